@@ -1,0 +1,60 @@
+"""Settings: the `amlArtifacts.*` VS Code settings without the prefix (docs/protocol.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidParams
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV = "AML_ARTIFACTS_CONFIG"
+
+
+@dataclass(frozen=True)
+class Settings:
+    local_workspaces: tuple[Path, ...] = ()
+
+    @classmethod
+    def from_json(cls, raw: Any) -> Settings:
+        """Lenient: settings come from a user's settings.json, so a bad entry is logged and
+        skipped rather than taking the whole configuration down."""
+        if isinstance(raw, dict) and isinstance(raw.get("amlArtifacts"), dict):
+            raw = raw["amlArtifacts"]
+        if not isinstance(raw, dict):
+            return cls()
+        folders = raw.get("localWorkspaces") or []
+        if not isinstance(folders, list):
+            log.warning("localWorkspaces must be a list of folders, got %r", type(folders).__name__)
+            folders = []
+        paths = []
+        for folder in folders:
+            if isinstance(folder, str) and folder.strip():
+                paths.append(Path(os.path.expanduser(folder.strip())).absolute())
+            else:
+                log.warning("Ignoring localWorkspaces entry %r: not a folder path", folder)
+        return cls(local_workspaces=tuple(dict.fromkeys(paths)))
+
+
+def load_cli_settings(config_file: str | None) -> Settings:
+    """`--config FILE`, else $AML_ARTIFACTS_CONFIG (a path, or the JSON text itself)."""
+    source = config_file or os.environ.get(CONFIG_ENV, "")
+    if not source.strip():
+        return Settings()
+    text = source if source.lstrip().startswith("{") else _read_config_file(source)
+    try:
+        return Settings.from_json(json.loads(text))
+    except json.JSONDecodeError as error:
+        raise InvalidParams(f"Configuration is not valid JSON ({error}): fix {source!r}.") from None
+
+
+def _read_config_file(path: str) -> str:
+    try:
+        return Path(path).expanduser().read_text(encoding="utf-8")
+    except OSError as error:
+        raise InvalidParams(f"Cannot read configuration file {path}: {error.strerror}.") from None

@@ -1,0 +1,79 @@
+"""Errors the user can act on. Each carries a JSON-RPC code (docs/protocol.md) and a message
+that says what went wrong and what to do."""
+
+from __future__ import annotations
+
+
+class ArtifactError(Exception):
+    """Base class: `kind` names the error in `data.kind`, `code` is its JSON-RPC code."""
+
+    code = -32603
+    kind = "Internal"
+
+    def __init__(self, message: str, uri: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.uri = uri
+
+    def to_data(self) -> dict[str, str]:
+        data = {"kind": self.kind}
+        if self.uri is not None:
+            data["uri"] = self.uri
+        return data
+
+
+class InvalidParams(ArtifactError):
+    code = -32602
+    kind = "InvalidParams"
+
+
+class NotFound(ArtifactError):
+    code = -31001
+    kind = "NotFound"
+
+
+class AlreadyExists(ArtifactError):
+    code = -31002
+    kind = "AlreadyExists"
+
+
+class PermissionDenied(ArtifactError):
+    code = -31003
+    kind = "PermissionDenied"
+
+
+class CorruptArtifact(ArtifactError):
+    code = -31004
+    kind = "CorruptArtifact"
+
+
+class UnsafePath(ArtifactError):
+    code = -31005
+    kind = "UnsafePath"
+
+
+class Unavailable(ArtifactError):
+    code = -31006
+    kind = "Unavailable"
+
+
+class Unsupported(ArtifactError):
+    code = -31007
+    kind = "Unsupported"
+
+
+class Cancelled(ArtifactError):
+    code = -32800
+    kind = "RequestCancelled"
+
+
+def from_os_error(error: OSError, uri: str) -> ArtifactError:
+    """Translate an OSError from a local read into the error the user sees."""
+    reason = error.strerror or str(error)
+    if isinstance(error, FileNotFoundError):
+        return NotFound(f"{uri} no longer exists: it was moved or deleted. Refresh the view.", uri)
+    if isinstance(error, PermissionError):
+        return PermissionDenied(
+            f"Permission denied reading {uri}: check the file's access rights.", uri
+        )
+    return Unavailable(f"Cannot read {uri}: {reason}.", uri)

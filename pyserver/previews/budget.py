@@ -1,0 +1,81 @@
+"""Budgets for a preview, and a reader that keeps to them and counts what it read."""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass
+
+from ..backends.base import RangeReader
+
+DEFAULT_MAX_BYTES = 1 << 20
+DEFAULT_TIMEOUT_MS = 5000
+MAX_MARKDOWN_CHARS = 12_000
+
+
+class BudgetExceeded(Exception):
+    """A preview hit its byte or time budget: render what was gathered, marked truncated."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    max_bytes: int = DEFAULT_MAX_BYTES
+    timeout_ms: int = DEFAULT_TIMEOUT_MS
+    max_markdown_chars: int = MAX_MARKDOWN_CHARS
+
+
+class BudgetedReader:
+    """Wraps a RangeReader: counts bytes, refuses reads past the byte or time budget."""
+
+    def __init__(self, reader: RangeReader, budget: Budget) -> None:
+        self._reader = reader
+        self._budget = budget
+        self._deadline = time.monotonic() + budget.timeout_ms / 1000
+        self.bytes_read = 0
+
+    @property
+    def size(self) -> int:
+        return self._reader.size
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        length = max(0, min(length, self.size - offset))
+        if self.bytes_read + length > self._budget.max_bytes:
+            raise BudgetExceeded(f"byte budget of {self._budget.max_bytes} reached")
+        if time.monotonic() > self._deadline:
+            raise BudgetExceeded(f"time budget of {self._budget.timeout_ms} ms reached")
+        data = self._reader.read_range(offset, length)
+        self.bytes_read += len(data)
+        return data
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class ReaderFile(io.RawIOBase):
+    """A seekable read-only file object over a RangeReader, for libraries that want one
+    (zipfile, h5py)."""
+
+    def __init__(self, reader: BudgetedReader) -> None:
+        super().__init__()
+        self._reader = reader
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._reader.size}
+        self._position = max(0, base[whence] + offset)
+        return self._position
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._reader.read_range(self._position, len(buffer))
+        buffer[: len(data)] = data
+        self._position += len(data)
+        return len(data)

@@ -1,0 +1,106 @@
+"""Parameters of the custom `artifacts/*` requests, parsed and checked (docs/protocol.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InvalidParams
+from .previews.budget import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, Budget
+
+MAX_PREVIEW_BYTES = 64 << 20
+MAX_TIMEOUT_MS = 60_000
+
+ROOTS = "artifacts/roots"
+CHILDREN = "artifacts/children"
+PREVIEW = "artifacts/preview"
+DOWNLOAD = "artifacts/download"
+DID_CHANGE_ROOTS = "artifacts/didChangeRoots"
+
+
+def as_dict(params: Any) -> dict[str, Any]:
+    """pygls hands custom params over as nested namedtuples; turn them back into dicts."""
+    if params is None:
+        return {}
+    if hasattr(params, "_asdict"):
+        return {key: _plain(value) for key, value in params._asdict().items()}
+    if isinstance(params, dict):
+        return params
+    raise InvalidParams("Parameters must be a JSON object.")
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "_asdict"):
+        return as_dict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True)
+class ChildrenParams:
+    uri: str
+    page_token: str | None
+    page_size: int | None
+
+    @classmethod
+    def parse(cls, params: Any) -> ChildrenParams:
+        raw = as_dict(params)
+        size = raw.get("pageSize")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool)):
+            raise InvalidParams(f"pageSize must be an integer, got {size!r}.")
+        token = raw.get("pageToken")
+        if token is not None and not isinstance(token, str):
+            raise InvalidParams("pageToken must be the string the server returned.")
+        return cls(_uri(raw), token, size)
+
+
+@dataclass(frozen=True)
+class PreviewParams:
+    uri: str
+    budget: Budget
+
+    @classmethod
+    def parse(cls, params: Any) -> PreviewParams:
+        raw = as_dict(params)
+        max_bytes = _bounded(raw, "maxBytes", DEFAULT_MAX_BYTES, MAX_PREVIEW_BYTES)
+        timeout = _bounded(raw, "timeoutMs", DEFAULT_TIMEOUT_MS, MAX_TIMEOUT_MS)
+        return cls(_uri(raw), Budget(max_bytes=max_bytes, timeout_ms=timeout))
+
+
+@dataclass(frozen=True)
+class DownloadParams:
+    uri: str
+    dest: str
+    overwrite: bool
+    work_done_token: str | int | None
+
+    @classmethod
+    def parse(cls, params: Any) -> DownloadParams:
+        raw = as_dict(params)
+        dest = raw.get("dest")
+        if not isinstance(dest, str) or not dest.strip():
+            raise InvalidParams("dest must be the path of the destination folder.")
+        token = raw.get("workDoneToken")
+        return cls(
+            _uri(raw),
+            dest,
+            raw.get("overwrite") is True,
+            token if isinstance(token, (str, int)) else None,
+        )
+
+
+def _uri(raw: dict[str, Any]) -> str:
+    uri = raw.get("uri")
+    if not isinstance(uri, str) or not uri.strip():
+        raise InvalidParams("uri is required: the URI of a node (see docs/uris.md).")
+    return uri
+
+
+def _bounded(raw: dict[str, Any], key: str, default: int, maximum: int) -> int:
+    value = raw.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidParams(f"{key} must be a positive integer, got {value!r}.")
+    return min(value, maximum)

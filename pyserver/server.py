@@ -1,0 +1,216 @@
+"""The language server: one handler per method of docs/protocol.md, each a thin shell around
+`service`. Blocking work runs in threads so the request loop stays responsive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.server import LanguageServer
+from pygls.uris import to_fs_path
+
+from . import __version__, hover, protocol, service
+from .backends import Catalog
+from .config import Settings
+from .errors import ArtifactError
+from .transfers import Progress
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+PROGRESS_INTERVAL_S = 0.1
+
+
+class ArtifactServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("aml-artifacts", __version__)
+        self.catalog = Catalog()
+        self.settings = Settings()
+
+    def opened_folders(self) -> list[Path]:
+        folders = [to_fs_path(f.uri) for f in self.workspace.folders.values()]
+        return [Path(f) for f in folders if f]
+
+    def reconfigure(self, settings: Settings | None = None) -> None:
+        self.settings = settings or self.settings
+        self.catalog.configure(self.settings, self.opened_folders())
+        self.protocol.notify(protocol.DID_CHANGE_ROOTS, {})
+
+
+server = ArtifactServer()
+
+
+async def _call(function: Callable[[], T]) -> T:
+    """Run blocking work in a thread; turn our errors into JSON-RPC errors the user can read."""
+    try:
+        return await asyncio.to_thread(function)
+    except ArtifactError as error:
+        raise JsonRpcException(error.message, error.code, error.to_data()) from None
+    except JsonRpcException:
+        raise
+    except Exception as error:
+        log.error("internal error\n%s", traceback.format_exc())
+        raise JsonRpcException(
+            f"Internal error ({type(error).__name__}: {error}). The server log has details.",
+            -32603,
+            {"kind": "Internal"},
+        ) from None
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: ArtifactServer, params: types.InitializeParams) -> None:
+    ls.settings = Settings.from_json(params.initialization_options)
+    ls.catalog.configure(ls.settings, ls.opened_folders())
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+def did_change_configuration(
+    ls: ArtifactServer, params: types.DidChangeConfigurationParams
+) -> None:
+    ls.reconfigure(
+        Settings.from_json(
+            protocol.as_dict(params.settings)
+            if hasattr(params.settings, "_asdict")
+            else params.settings
+        )
+    )
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+def did_change_folders(ls: ArtifactServer, params: types.DidChangeWorkspaceFoldersParams) -> None:
+    ls.reconfigure()
+
+
+@server.feature(protocol.ROOTS)
+async def roots(ls: ArtifactServer, params: Any) -> dict[str, Any]:
+    return await _call(lambda: service.roots(ls.catalog))
+
+
+@server.feature(protocol.CHILDREN)
+async def children(ls: ArtifactServer, params: Any) -> dict[str, Any]:
+    def run() -> dict[str, Any]:
+        request = protocol.ChildrenParams.parse(params)
+        return service.children(ls.catalog, request.uri, request.page_token, request.page_size)
+
+    return await _call(run)
+
+
+@server.feature(protocol.PREVIEW)
+async def preview(ls: ArtifactServer, params: Any) -> dict[str, Any]:
+    return await _call(lambda: _preview(ls, params))
+
+
+def _preview(ls: ArtifactServer, params: Any) -> dict[str, Any]:
+    request = protocol.PreviewParams.parse(params)
+    return service.preview(ls.catalog, request.uri, request.budget)
+
+
+@server.feature(protocol.DOWNLOAD)
+async def download(ls: ArtifactServer, params: Any) -> dict[str, Any]:
+    request = await _call(lambda: protocol.DownloadParams.parse(params))
+    cancel = threading.Event()
+    reporter = _ProgressReporter(ls, request.work_done_token, request.uri)
+    work = asyncio.ensure_future(
+        _call(
+            lambda: service.download_to(
+                ls.catalog, request.uri, request.dest, request.overwrite, reporter.report, cancel
+            )
+        )
+    )
+    try:
+        result = await asyncio.shield(work)
+    except asyncio.CancelledError:
+        cancel.set()  # the thread stops at its next chunk and removes its partial file
+        with contextlib.suppress(Exception):
+            await work
+        reporter.end("Cancelled")
+        raise
+    except Exception:
+        reporter.end("Failed")
+        raise
+    reporter.end(f"Downloaded {result['files']} files")
+    return result
+
+
+@server.feature(types.TEXT_DOCUMENT_HOVER)
+async def hover_artifact(ls: ArtifactServer, params: types.HoverParams) -> types.Hover | None:
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    lines = document.lines
+    if params.position.line >= len(lines):
+        return None
+    found = hover.string_at(lines[params.position.line], params.position.character)
+    if found is None:
+        return None
+    text, start, end = found
+    document_dir = Path(document.path).parent if document.path else None
+
+    def build() -> str | None:
+        uri = hover.resolve_artifact(text, ls.catalog, document_dir, ls.opened_folders())
+        return service.preview(ls.catalog, uri)["markdown"] if uri else None
+
+    try:
+        markdown = await _call(build)
+    except JsonRpcException as error:
+        markdown = f"⚠️ {error.message}"
+    if markdown is None:
+        return None
+    line = params.position.line
+    return types.Hover(
+        contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown),
+        range=types.Range(types.Position(line, start), types.Position(line, end)),
+    )
+
+
+class _ProgressReporter:
+    """Work-done progress for one download, fed from the transfer thread and throttled."""
+
+    def __init__(self, ls: ArtifactServer, token: str | int | None, uri: str) -> None:
+        self._ls = ls
+        self._token = token
+        self._loop = asyncio.get_running_loop()
+        self._last = 0.0
+        if token is not None:
+            title = f"Downloading {uri.rstrip('/').rsplit('/', 1)[-1]}"
+            ls.work_done_progress.begin(
+                token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0)
+            )
+
+    def report(self, progress: Progress) -> None:
+        now = time.monotonic()
+        finished_file = progress.files_done == progress.files_total
+        if self._token is None or (now - self._last < PROGRESS_INTERVAL_S and not finished_file):
+            return
+        self._last = now
+        percentage = (
+            int(100 * progress.bytes_done / progress.bytes_total) if progress.bytes_total else 100
+        )
+        message = (
+            f"{progress.files_done}/{progress.files_total} files · "
+            f"{_mb(progress.bytes_done)} of {_mb(progress.bytes_total)}"
+        )
+        value = types.WorkDoneProgressReport(message=message, percentage=percentage)
+        self._loop.call_soon_threadsafe(self._ls.work_done_progress.report, self._token, value)
+
+    def end(self, message: str) -> None:
+        if self._token is not None:
+            self._ls.work_done_progress.end(self._token, types.WorkDoneProgressEnd(message=message))
+
+
+def _mb(size: int) -> str:
+    return f"{size / 1e6:.1f} MB"
+
+
+def serve() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    server.start_io()
+
+
+__all__ = ["ArtifactServer", "serve", "server"]

@@ -1,0 +1,53 @@
+"""The operations of docs/protocol.md as plain functions over a Catalog, shared by the
+language server and the CLI so both give the same answers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .backends import Catalog
+from .previews import preview_file, preview_node
+from .previews.budget import Budget
+from .transfers import Progress, download
+
+NODE_PREVIEW_CHILDREN = 50
+
+
+def roots(catalog: Catalog) -> dict[str, Any]:
+    return {"items": [node.to_json() for node in catalog.roots()]}
+
+
+def children(
+    catalog: Catalog, uri: str, page_token: str | None = None, page_size: int | None = None
+) -> dict[str, Any]:
+    return catalog.children(uri, page_token, page_size).to_json()
+
+
+def preview(catalog: Catalog, uri: str, budget: Budget | None = None) -> dict[str, Any]:
+    budget = budget or Budget()
+    node = catalog.stat(uri)
+    if node.kind != "file":
+        listing = (
+            catalog.children(uri, None, NODE_PREVIEW_CHILDREN).items if node.has_children else []
+        )
+        return preview_node(node, catalog.metadata(uri), listing)
+    reader = catalog.open(uri)
+    try:
+        return preview_file(node.uri, node.name, reader, budget)
+    finally:
+        reader.close()
+
+
+def download_to(
+    catalog: Catalog,
+    uri: str,
+    dest: str,
+    overwrite: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> dict[str, Any]:
+    result = download(catalog, uri, Path(dest), overwrite, on_progress, cancel)
+    return {"path": result.path, "files": result.files, "bytes": result.bytes}
