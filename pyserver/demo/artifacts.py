@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import pickle
 import shlex
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -53,7 +54,10 @@ def write_torch_checkpoints(outputs: Path, model: SimpleNet) -> None:
     """The three ways people save a model: whole module, state_dict, TorchScript."""
     write_torch_whole_model(outputs / "simple_model.pth", model)
     torch.save(model.state_dict(), outputs / "simple_model_weights.pth")
-    torch.jit.save(torch.jit.script(model), str(outputs / "model_scripted.pt"))
+    with warnings.catch_warnings():
+        # TorchScript is deprecated but still what many saved models are: the demo needs one.
+        warnings.filterwarnings("ignore", message="`torch.jit", category=DeprecationWarning)
+        torch.jit.save(torch.jit.script(model), str(outputs / "model_scripted.pt"))
 
 
 class _ShellCommandOnLoad:

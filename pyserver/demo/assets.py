@@ -45,15 +45,8 @@ def build_datastore(root: Path) -> None:
     for name, data in _animal_files().items():
         write_bytes(store / "animals" / name, data)
     for part in range(2):
-        events = [
-            {
-                "ts": f"2024-11-20T0{part}:{m:02d}:00Z",
-                "level": "INFO",
-                "event": "ingest",
-                "rows": 50,
-            }
-            for m in range(0, 60, 15)
-        ]
+        stamps = (f"2024-11-20T0{part}:{minute:02d}:00Z" for minute in range(0, 60, 15))
+        events = ({"ts": ts, "level": "INFO", "event": "ingest", "rows": 50} for ts in stamps)
         text = "".join(json.dumps(event) + "\n" for event in events)
         write_text(store / "raw_logs" / "ingest" / f"part-{part:05d}.jsonl", text)
 
@@ -98,20 +91,25 @@ def build_datasets(root: Path, now: datetime) -> None:
         write_bytes(folder / name, data)
 
 
-def _model(root: Path, name: str, version: int, info: dict[str, object]) -> Path:
+def _register(
+    root: Path, name: str, version: int, files: list[Path], info: dict[str, object]
+) -> None:
     folder = root / "models" / name / str(version)
     write_json(folder / "model.json", {"name": name, "version": version, **info})
-    return folder
+    for file in files:
+        shutil.copyfile(file, folder / file.name)
 
 
 def build_models(root: Path, classifier: ClassifierOutputs, pipeline: PipelineOutputs) -> None:
-    folder = _model(
+    pytorch = {"framework": "PyTorch", "framework_version": TORCH_VERSION}
+    weights = classifier.outputs / "simple_model_weights.pth"
+    _register(
         root,
         "simple-torch-model",
         1,
+        [weights],
         {
-            "framework": "PyTorch",
-            "framework_version": TORCH_VERSION,
+            **pytorch,
             "run_id": classifier.run_id,
             "experiment": CLASSIFIER_EXPERIMENT,
             "description": "SimpleNet iris classifier (state_dict)",
@@ -119,16 +117,14 @@ def build_models(root: Path, classifier: ClassifierOutputs, pipeline: PipelineOu
             "tags": {"accuracy": str(classifier.accuracy)},
         },
     )
-    shutil.copyfile(
-        classifier.outputs / "simple_model_weights.pth", folder / "simple_model_weights.pth"
-    )
-    folder = _model(
+    whole = [pipeline.model_dir / "model.pth", pipeline.model_dir / "config.json"]
+    _register(
         root,
         "simple-torch-model",
         2,
+        whole,
         {
-            "framework": "PyTorch",
-            "framework_version": TORCH_VERSION,
+            **pytorch,
             "run_id": pipeline.train_run_id,
             "experiment": PIPELINE_EXPERIMENT,
             "description": "SimpleNet from the nightly pipeline (whole module + config.json)",
@@ -136,12 +132,12 @@ def build_models(root: Path, classifier: ClassifierOutputs, pipeline: PipelineOu
             "tags": {"accuracy": str(pipeline.accuracy), "stage": "production"},
         },
     )
-    for name in ("model.pth", "config.json"):
-        shutil.copyfile(pipeline.model_dir / name, folder / name)
-    folder = _model(
+    pickled = classifier.outputs / "models" / "my_model.pkl"
+    _register(
         root,
         "pickle-model",
         1,
+        [pickled],
         {
             "framework": "Custom",
             "framework_version": None,
@@ -152,4 +148,3 @@ def build_models(root: Path, classifier: ClassifierOutputs, pipeline: PipelineOu
             "tags": {},
         },
     )
-    shutil.copyfile(classifier.outputs / "models" / "my_model.pkl", folder / "my_model.pkl")

@@ -40,10 +40,8 @@ def build(root: Path, now: datetime) -> PipelineOutputs:
 
     log = LogWriter(start)
     log.log(f"Submitted pipeline run {parent}", after=1.0)
-    log.log(f"Step prep_data [{prep}] status: Completed", after=(prep_end - start).total_seconds())
-    log.log(
-        f"Step train [{train}] status: Completed", after=(model.finished - prep_end).total_seconds()
-    )
+    for name, step_id, ended in (("prep_data", prep, prep_end), ("train", train, model.finished)):
+        log.log(f"Step {name} [{step_id}] status: Completed", after=(ended - log.clock).seconds)
     log.write(exp / parent / "logs" / "execution.txt")
     write_run(
         exp / parent,

@@ -38,13 +38,13 @@ def write_run(
     metrics: dict[str, float | list[float]] | None = None,
     properties: dict[str, str] | None = None,
 ) -> Path:
+    times = {"start_time": iso(start)} | ({"end_time": iso(end)} if end else {})
     write_json(
         run_dir / "run.json",
         {
             "display_name": display_name,
             "status": status,
-            "start_time": iso(start),
-            "end_time": iso(end) if end else None,
+            **times,  # a run still going has no end_time
             "parent_id": parent_id,
             "tags": tags or {},
             "metrics": metrics or {},
