@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from helpers import write_json
 
 from pyserver.backends.local import WORKSPACE_FORMAT

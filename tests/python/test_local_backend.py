@@ -1,13 +1,12 @@
 from pathlib import Path
 
 import pytest
+from helpers import write_json
 
 from pyserver.backends import Catalog
 from pyserver.config import Settings
 from pyserver.errors import InvalidParams, NotFound
 from pyserver.uris import file_uri
-
-from helpers import write_json
 
 
 def catalog_for(*folders: Path, opened: tuple[Path, ...] = ()) -> Catalog:
