@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 import threading
 import time
 import traceback
@@ -210,6 +211,9 @@ def _mb(size: int) -> str:
 
 def serve() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # pygls logs every message body at INFO: noise today, secrets once credentials flow.
+    logging.getLogger("pygls").setLevel(logging.WARNING)
+    log.info("aml-artifacts %s serving on stdio (Python %s)", __version__, sys.version.split()[0])
     server.start_io()
 
 
