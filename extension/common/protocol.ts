@@ -1,0 +1,111 @@
+// Types, method names and error codes of docs/protocol.md. No `vscode` import: unit-testable.
+
+export type NodeKind =
+  | 'workspace'
+  | 'experiments'
+  | 'datasets'
+  | 'models'
+  | 'datastores'
+  | 'experiment'
+  | 'run'
+  | 'dataset'
+  | 'datasetVersion'
+  | 'model'
+  | 'modelVersion'
+  | 'datastore'
+  | 'folder'
+  | 'file';
+
+export interface ArtifactNode {
+  uri: string;
+  name: string;
+  kind: NodeKind;
+  hasChildren: boolean;
+  size?: number;
+  modified?: string;
+  status?: string;
+  durationMs?: number;
+  description?: string;
+  error?: string;
+  downloadable?: boolean;
+}
+
+export interface Finding {
+  severity: 'info' | 'warning' | 'danger';
+  message: string;
+  global?: string;
+}
+
+export interface Preview {
+  uri: string;
+  kind: string;
+  summary: string;
+  markdown: string;
+  safety: { verdict: 'safe' | 'unsafe' | 'unknown'; findings: Finding[] };
+  bytesRead: number;
+  truncated: boolean;
+  size?: number;
+}
+
+export interface Page {
+  items: ArtifactNode[];
+  nextPageToken?: string;
+}
+
+export interface DownloadResult {
+  path: string;
+  files: number;
+  bytes: number;
+}
+
+/** Request method → [params, result]. */
+export interface Requests {
+  'artifacts/roots': [Record<string, never>, { items: ArtifactNode[] }];
+  'artifacts/children': [{ uri: string; pageToken?: string; pageSize?: number }, Page];
+  'artifacts/preview': [{ uri: string; maxBytes?: number; timeoutMs?: number }, Preview];
+  'artifacts/download': [
+    { uri: string; dest: string; overwrite?: boolean; workDoneToken?: string },
+    DownloadResult,
+  ];
+}
+
+export type RequestMethod = keyof Requests;
+export type ParamsOf<M extends RequestMethod> = Requests[M][0];
+export type ResultOf<M extends RequestMethod> = Requests[M][1];
+
+export const DID_CHANGE_ROOTS = 'artifacts/didChangeRoots';
+
+export const ErrorCode = {
+  InvalidParams: -32602,
+  RequestCancelled: -32800,
+  NotFound: -31001,
+  AlreadyExists: -31002,
+  PermissionDenied: -31003,
+  CorruptArtifact: -31004,
+  UnsafePath: -31005,
+  Unavailable: -31006,
+  Unsupported: -31007,
+} as const;
+
+export type ErrorKind = keyof typeof ErrorCode;
+
+/** The error kind of a JSON-RPC error response (from `data.kind`, else from the code). */
+export function errorKind(error: unknown): ErrorKind | undefined {
+  if (typeof error !== 'object' || error === null) {
+    return undefined;
+  }
+  const { code, data } = error as { code?: unknown; data?: { kind?: unknown } | null };
+  const kinds = Object.keys(ErrorCode) as ErrorKind[];
+  const byData = kinds.find((kind) => kind === data?.kind);
+  return byData ?? kinds.find((kind) => ErrorCode[kind] === code);
+}
+
+export function errorMessage(error: unknown): string {
+  if (error instanceof Error) {
+    return error.message;
+  }
+  if (typeof error === 'object' && error !== null && 'message' in error) {
+    return String(error.message);
+  }
+  return String(error);
+}

@@ -1,0 +1,55 @@
+import * as vscode from 'vscode';
+import { registerCopyUriCommand } from './commands/copyUri';
+import { registerDemoWorkspaceCommand } from './commands/demoWorkspace';
+import { registerDownloadCommand } from './commands/download';
+import { registerLoadMoreCommand } from './commands/loadMore';
+import { registerAddLocalWorkspaceCommand } from './commands/localWorkspace';
+import { registerRefreshCommand } from './commands/refresh';
+import { registerServerCommands } from './commands/server';
+import { createLog } from './common/log';
+import { onDidChangeSelectedInterpreter } from './common/python';
+import { ArtifactServer } from './common/server';
+import { onDidChangeSettings, readSettings } from './common/settings';
+import { ExplorerProvider } from './tree/explorerProvider';
+
+let server: ArtifactServer | undefined;
+
+export function activate(context: vscode.ExtensionContext): void {
+  const log = createLog();
+  server = new ArtifactServer(context.extensionPath, log);
+  const explorer = new ExplorerProvider(server, () => readSettings().pageSize);
+  const view = vscode.window.createTreeView('amlArtifacts.explorer', {
+    treeDataProvider: explorer,
+    showCollapseAll: true,
+  });
+  context.subscriptions.push(
+    log,
+    server,
+    explorer,
+    view,
+    server.onDidChangeRoots(() => {
+      explorer.refresh();
+    }),
+    onDidChangeSettings(({ settings, pythonChanged }) => {
+      void (pythonChanged ? server?.restart() : server?.sendSettings(settings));
+    }),
+    registerRefreshCommand(explorer),
+    registerLoadMoreCommand(explorer),
+    registerDownloadCommand(server, view),
+    registerCopyUriCommand(view),
+    registerDemoWorkspaceCommand(context.globalStorageUri, server, log),
+    registerAddLocalWorkspaceCommand(),
+    registerServerCommands(server, log),
+  );
+  void server.start();
+  // Not awaited: activating the Python extension must not delay this one.
+  void onDidChangeSelectedInterpreter(() => {
+    if (readSettings().python === '') {
+      void server?.restart();
+    }
+  }).then((watch) => watch && context.subscriptions.push(watch));
+}
+
+export function deactivate(): Promise<void> | undefined {
+  return server?.stop();
+}

@@ -1,0 +1,81 @@
+import * as vscode from 'vscode';
+import type { ArtifactNode, Preview } from '../common/protocol';
+import { contextValueFor, describeNode, iconFor } from '../format';
+import type { ArtifactElement, ExplorerElement, LoadMoreElement, MessageElement } from './elements';
+
+export const LOAD_MORE_COMMAND = 'amlArtifacts.loadMore';
+
+export function toTreeItem(element: ExplorerElement, now: Date): vscode.TreeItem {
+  switch (element.type) {
+    case 'artifact':
+      return artifactItem(element, now);
+    case 'loadMore':
+      return loadMoreItem(element);
+    case 'message':
+      return messageItem(element);
+  }
+}
+
+/** The tooltip of a node whose preview arrived; the server has escaped `preview.markdown`. */
+export function previewTooltip(node: ArtifactNode, preview: Preview): vscode.MarkdownString {
+  const tooltip = new vscode.MarkdownString();
+  tooltip.isTrusted = false;
+  tooltip.supportHtml = false;
+  if (node.error !== undefined) {
+    tooltip.appendText(`⚠ ${node.error}`);
+    tooltip.appendMarkdown('\n\n---\n\n');
+  }
+  tooltip.appendMarkdown(preview.markdown);
+  return tooltip;
+}
+
+export function errorTooltip(node: ArtifactNode, message: string): string {
+  return node.error === undefined ? message : `⚠ ${node.error}\n\n${message}`;
+}
+
+function artifactItem({ node }: ArtifactElement, now: Date): vscode.TreeItem {
+  const state = node.hasChildren
+    ? vscode.TreeItemCollapsibleState.Collapsed
+    : vscode.TreeItemCollapsibleState.None;
+  const item = new vscode.TreeItem(node.name, state);
+  item.id = node.uri;
+  item.description = describeNode(node, now);
+  item.contextValue = contextValueFor(node);
+  const icon = iconFor(node);
+  if (icon.id === 'folder' || icon.id === 'file') {
+    // With resourceUri set, the file-icon theme picks the icon from the name.
+    item.iconPath = icon.id === 'folder' ? vscode.ThemeIcon.Folder : vscode.ThemeIcon.File;
+    item.resourceUri = resourceUri(node);
+  } else {
+    item.iconPath = new vscode.ThemeIcon(icon.id, icon.color === undefined ? undefined : new vscode.ThemeColor(icon.color));
+  }
+  // The tooltip stays undefined so that hovering asks resolveTreeItem for the preview.
+  return item;
+}
+
+function loadMoreItem(element: LoadMoreElement): vscode.TreeItem {
+  const item = new vscode.TreeItem('Load more…', vscode.TreeItemCollapsibleState.None);
+  item.id = `loadMore:${element.parent.node.uri}`;
+  item.description = `${element.loaded} shown`;
+  item.iconPath = new vscode.ThemeIcon('ellipsis');
+  item.contextValue = 'loadMore';
+  item.command = { command: LOAD_MORE_COMMAND, title: 'Load More', arguments: [element] };
+  return item;
+}
+
+function messageItem(element: MessageElement): vscode.TreeItem {
+  const item = new vscode.TreeItem(element.message, vscode.TreeItemCollapsibleState.None);
+  item.id = `message:${element.parent?.node.uri ?? ''}`;
+  item.tooltip = element.message;
+  item.iconPath = new vscode.ThemeIcon('error', new vscode.ThemeColor('errorForeground'));
+  item.contextValue = 'message';
+  return item;
+}
+
+function resourceUri(node: ArtifactNode): vscode.Uri {
+  try {
+    return vscode.Uri.parse(node.uri, true);
+  } catch {
+    return vscode.Uri.from({ scheme: 'aml-artifact', path: `/${node.name}` });
+  }
+}

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { clampPageSize, expandHome, normalizeSettings, withFolder } from '../../extension/common/config';
+
+describe('normalizeSettings', () => {
+  it('maps the settings to the initializationOptions object of docs/protocol.md', () => {
+    const settings = normalizeSettings(
+      { localWorkspaces: ['/data/ws'], pageSize: 50, downloadDirectory: '/tmp/dl', python: '/usr/bin/python3' },
+      '/home/me',
+    );
+    assert.deepEqual(settings, {
+      localWorkspaces: ['/data/ws'],
+      pageSize: 50,
+      downloadDirectory: '/tmp/dl',
+      python: '/usr/bin/python3',
+    });
+  });
+  it('gives the defaults for missing or mistyped values', () => {
+    assert.deepEqual(normalizeSettings({ localWorkspaces: 'nope', pageSize: '7', python: 3 }, '/home/me'), {
+      localWorkspaces: [],
+      pageSize: 100,
+      downloadDirectory: '',
+      python: '',
+    });
+  });
+  it('drops blank and duplicate workspaces and expands ~', () => {
+    const settings = normalizeSettings({ localWorkspaces: ['~/ws', ' ', 42, '/home/me/ws', '/x'] }, '/home/me');
+    assert.deepEqual(settings.localWorkspaces, ['/home/me/ws', '/x']);
+  });
+});
+
+describe('clampPageSize', () => {
+  it('keeps the page size within 10..1000', () => {
+    assert.equal(clampPageSize(1), 10);
+    assert.equal(clampPageSize(5000), 1000);
+    assert.equal(clampPageSize(250.4), 250);
+    assert.equal(clampPageSize(Number.NaN), 100);
+  });
+});
+
+describe('expandHome', () => {
+  it('expands only a leading ~', () => {
+    assert.equal(expandHome('~', '/h'), '/h');
+    assert.equal(expandHome('~/a', '/h'), '/h/a');
+    assert.equal(expandHome('/a/~/b', '/h'), '/a/~/b');
+    assert.equal(expandHome('~user/a', '/h'), '~user/a');
+  });
+});
+
+describe('withFolder', () => {
+  it('appends a new folder', () => {
+    assert.deepEqual(withFolder(['/a'], '/b'), ['/a', '/b']);
+  });
+  it('refuses a folder that is listed, with or without a trailing separator', () => {
+    assert.equal(withFolder(['/a', '/b/'], '/b'), undefined);
+    assert.equal(withFolder(['/a'], '/a/'), undefined);
+  });
+});
