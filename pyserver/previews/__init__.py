@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from ..backends.base import RangeReader
-from ..errors import CorruptArtifact
+from ..errors import ArtifactError, CorruptArtifact, from_os_error
 from ..model import Node
 from .budget import Budget, BudgetedReader, BudgetExceeded
 from .detect import HDF5_SIGNATURE, detect_kind, hdf5_probe_offsets
@@ -33,6 +33,10 @@ def preview_file(uri: str, name: str, reader: RangeReader, budget: Budget) -> di
         section = Section(
             "unknown", f"Preview stopped: {reason}", verdict="unknown", truncated=True
         )
+    except ArtifactError:
+        raise
+    except (FileNotFoundError, PermissionError) as error:  # the file, not its format
+        raise from_os_error(error, uri) from None
     except Exception as error:  # a format library choking on bad bytes
         log.info("preview of %s failed: %r", uri, error)
         raise CorruptArtifact(

@@ -97,3 +97,23 @@ def test_artifact_strings_are_escaped(tmp_path: Path) -> None:
     hostile = tmp_path / "<script>alert(1)<script>.txt"
     hostile.write_text("x")
     assert "<script>" not in preview(hostile)["markdown"]  # type: ignore[operator]
+
+
+class VanishingReader:
+    """A file deleted between open and read, as a remote blob can be."""
+
+    size = 100
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    def close(self) -> None:
+        pass
+
+
+def test_file_vanishing_mid_preview_is_not_found_not_corrupt() -> None:
+    from pyserver.errors import NotFound
+    from pyserver.previews import preview_file
+
+    with pytest.raises(NotFound, match="no longer exists"):
+        preview_file("file:///x.pkl", "x.pkl", VanishingReader(), Budget())
