@@ -12,11 +12,12 @@ import { ArtifactServer } from './common/server';
 import { onDidChangeSettings, readSettings } from './common/settings';
 import { ExplorerProvider } from './tree/explorerProvider';
 
-let server: ArtifactServer | undefined;
+let activeServer: ArtifactServer | undefined;
 
 export function activate(context: vscode.ExtensionContext): void {
   const log = createLog();
-  server = new ArtifactServer(context.extensionPath, log);
+  const server = new ArtifactServer(context.extensionPath, log);
+  activeServer = server;
   const explorer = new ExplorerProvider(server, () => readSettings().pageSize);
   const view = vscode.window.createTreeView('amlArtifacts.explorer', {
     treeDataProvider: explorer,
@@ -31,7 +32,11 @@ export function activate(context: vscode.ExtensionContext): void {
       explorer.refresh();
     }),
     onDidChangeSettings(({ settings, pythonChanged }) => {
-      void (pythonChanged ? server?.restart() : server?.sendSettings(settings));
+      if (pythonChanged) {
+        void server.restart();
+      } else {
+        server.sendSettings(settings);
+      }
     }),
     registerRefreshCommand(explorer),
     registerLoadMoreCommand(explorer),
@@ -45,11 +50,11 @@ export function activate(context: vscode.ExtensionContext): void {
   // Not awaited: activating the Python extension must not delay this one.
   void onDidChangeSelectedInterpreter(() => {
     if (readSettings().python === '') {
-      void server?.restart();
+      void server.restart();
     }
   }).then((watch) => watch && context.subscriptions.push(watch));
 }
 
 export function deactivate(): Promise<void> | undefined {
-  return server?.stop();
+  return activeServer?.stop();
 }

@@ -81,6 +81,14 @@ export function shortError(message: string, maxLength = 60): string {
   return first.length > maxLength ? `${first.slice(0, maxLength - 1).trimEnd()}…` : first;
 }
 
+/** What a broken node's tooltip says when its preview failed too (once when both say the same). */
+export function errorTooltipText(nodeError: string | undefined, previewError: string): string {
+  if (nodeError === undefined) {
+    return previewError;
+  }
+  return nodeError.trim() === previewError.trim() ? `⚠ ${nodeError}` : `⚠ ${nodeError}\n\n${previewError}`;
+}
+
 /** The grey text after a tree node's label. */
 export function describeNode(node: ArtifactNode, now: Date): string {
   if (node.error !== undefined) {

@@ -7,7 +7,8 @@
 # Creates an isolated home (HOME, TMPDIR, XDG_* and code-server's user-data and extensions
 # folders) under D when --user-data-dir is given (kept, reused next time), else under a temp
 # folder removed on exit; writes User/settings.json (quiet workbench settings plus
-# amlArtifacts.python=PY, and amlArtifacts.downloadDirectory when --download-dir is given);
+# amlArtifacts.python=PY, and amlArtifacts.downloadDirectory when --download-dir is given;
+# the amlArtifacts.* ones also in Machine/settings.json, where code-server reads them);
 # installs the VSIX with `code-server --install-extension`; runs code-server on
 # HOST:PORT (default 127.0.0.1) without auth opening DIR, prints the URL and runs until
 # interrupted. Ctrl-C (or SIGTERM) stops code-server and everything it started.
@@ -83,9 +84,15 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Settings: JSON written by node so paths are escaped properly.
+# Settings: JSON written by node so paths are escaped properly. code-server is a remote
+# window: machine(-overridable) settings such as amlArtifacts.python are read from
+# Machine/settings.json once the remote configuration loads, so ours go there too.
+mkdir -p "$USER_DATA/Machine"
 AML_PY=$PY AML_DL=$DOWNLOADS node -e '
-const s = {
+const fs = require("fs");
+const ours = { "amlArtifacts.python": process.env.AML_PY };
+if (process.env.AML_DL) ours["amlArtifacts.downloadDirectory"] = process.env.AML_DL;
+const quiet = {
   "workbench.startupEditor": "none",
   "workbench.reduceMotion": "on",
   "workbench.tips.enabled": false,
@@ -97,14 +104,15 @@ const s = {
   "update.mode": "none",
   "git.enabled": false,
   "security.workspace.trust.enabled": false,
-  "amlArtifacts.python": process.env.AML_PY,
 };
-if (process.env.AML_DL) s["amlArtifacts.downloadDirectory"] = process.env.AML_DL;
-const fs = require("fs"), f = process.argv[1];
-let old = {};
-try { old = JSON.parse(fs.readFileSync(f, "utf8")); } catch {}
-fs.writeFileSync(f, JSON.stringify({ ...old, ...s }, null, 2) + "\n");
-' "$USER_DATA/User/settings.json"
+function merge(f, s) {
+  let old = {};
+  try { old = JSON.parse(fs.readFileSync(f, "utf8")); } catch {}
+  fs.writeFileSync(f, JSON.stringify({ ...old, ...s }, null, 2) + "\n");
+}
+merge(process.argv[1], { ...quiet, ...ours });
+merge(process.argv[2], ours);
+' "$USER_DATA/User/settings.json" "$USER_DATA/Machine/settings.json"
 [[ -z $DOWNLOADS ]] || mkdir -p "$DOWNLOADS"
 
 COMMON=(--user-data-dir "$USER_DATA" --extensions-dir "$EXTENSIONS")

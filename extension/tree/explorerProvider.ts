@@ -2,7 +2,8 @@ import * as vscode from 'vscode';
 import { errorMessage } from '../common/protocol';
 import type { ArtifactServer } from '../common/server';
 import { type ArtifactElement, type ExplorerElement, type LoadMoreElement, Listing } from './elements';
-import { errorTooltip, previewTooltip, toTreeItem } from './treeItems';
+import { errorTooltipText } from '../format';
+import { previewTooltip, toTreeItem } from './treeItems';
 
 /** The AzureML Artifacts tree: roots, paged children, previews as tooltips. */
 export class ExplorerProvider implements vscode.TreeDataProvider<ExplorerElement>, vscode.Disposable {
@@ -62,7 +63,7 @@ export class ExplorerProvider implements vscode.TreeDataProvider<ExplorerElement
       this.tooltips.set(node.uri, item.tooltip);
     } catch (error) {
       if (!token.isCancellationRequested) {
-        item.tooltip = errorTooltip(node, errorMessage(error));
+        item.tooltip = errorTooltipText(node.error, errorMessage(error));
       }
     }
     return item;

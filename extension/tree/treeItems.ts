@@ -29,10 +29,6 @@ export function previewTooltip(node: ArtifactNode, preview: Preview): vscode.Mar
   return tooltip;
 }
 
-export function errorTooltip(node: ArtifactNode, message: string): string {
-  return node.error === undefined ? message : `⚠ ${node.error}\n\n${message}`;
-}
-
 function artifactItem({ node }: ArtifactElement, now: Date): vscode.TreeItem {
   const state = node.hasChildren
     ? vscode.TreeItemCollapsibleState.Collapsed

@@ -281,9 +281,15 @@ export async function startVSCode({ test: testName, folder, settings = {}, dirs 
   // Run from a VS Code terminal, these would point code-server at the outer instance.
   for (const k of Object.keys(env)) if (k.startsWith('VSCODE_') || k.startsWith('ELECTRON_')) delete env[k];
 
-  const userDir = path.join(dirs.userData, 'User');
-  await fsp.mkdir(userDir, { recursive: true });
-  await fsp.writeFile(path.join(userDir, 'settings.json'), JSON.stringify({ ...BASE_SETTINGS, 'amlArtifacts.python': PYTHON_BIN, ...settings }, null, 2));
+  // code-server is a remote window: once the remote configuration has loaded, machine
+  // (-overridable) settings such as amlArtifacts.python are taken from Machine/settings.json,
+  // not User/settings.json. Write the extension's settings to both.
+  const all = { ...BASE_SETTINGS, 'amlArtifacts.python': PYTHON_BIN, ...settings };
+  const ours = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith('amlArtifacts.')));
+  for (const [sub, content] of [['User', all], ['Machine', ours]]) {
+    await fsp.mkdir(path.join(dirs.userData, sub), { recursive: true });
+    await fsp.writeFile(path.join(dirs.userData, sub, 'settings.json'), JSON.stringify(content, null, 2));
+  }
 
   const common = ['--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions];
   const t0 = Date.now();

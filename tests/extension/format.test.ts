@@ -5,6 +5,7 @@ import {
   contextValueFor,
   describeNode,
   downloadSummary,
+  errorTooltipText,
   formatBytes,
   formatDuration,
   formatRelativeTime,
@@ -173,5 +174,17 @@ describe('downloadSummary', () => {
       downloadSummary('model.pkl', { path: '/tmp/d/model.pkl', files: 1, bytes: 10 }),
       'Downloaded model.pkl (1 file, 10 B) to /tmp/d/model.pkl',
     );
+  });
+});
+
+describe('errorTooltipText', () => {
+  it('shows the preview error alone for a healthy node', () => {
+    assert.equal(errorTooltipText(undefined, 'NotFound: gone'), 'NotFound: gone');
+  });
+  it('shows the node error first, then the preview error', () => {
+    assert.equal(errorTooltipText('Folder not found.', 'does not exist'), '⚠ Folder not found.\n\ndoes not exist');
+  });
+  it('says it once when both errors are the same', () => {
+    assert.equal(errorTooltipText('run.json is not valid JSON', 'run.json is not valid JSON '), '⚠ run.json is not valid JSON');
   });
 });
