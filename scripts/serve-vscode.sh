@@ -8,7 +8,7 @@
 # folders) under D when --user-data-dir is given (kept, reused next time), else under a temp
 # folder removed on exit; writes User/settings.json (quiet workbench settings plus
 # amlArtifacts.python=PY, and amlArtifacts.downloadDirectory when --download-dir is given;
-# the amlArtifacts.* ones also in Machine/settings.json, where code-server reads them);
+# amlArtifacts.python also in Machine/settings.json, where code-server reads it);
 # installs the VSIX with `code-server --install-extension`; runs code-server on
 # HOST:PORT (default 127.0.0.1) without auth opening DIR, prints the URL and runs until
 # interrupted. Ctrl-C (or SIGTERM) stops code-server and everything it started.
@@ -67,9 +67,12 @@ while IFS= read -r v; do unset "$v"; done < <(env | sed -n 's/^\(VSCODE_[A-Za-z0
 CS_PID=
 cleanup() {
   trap - INT TERM EXIT
+  # Our output may go to a pipe whose reader died with the same Ctrl-C (make demo | tee):
+  # never let a write kill us before code-server is stopped.
+  trap '' PIPE
   if [[ -n $CS_PID ]] && kill -0 "$CS_PID" 2>/dev/null; then
-    echo "serve-vscode: stopping code-server" >&2
     kill -TERM -- "-$CS_PID" 2>/dev/null || true
+    echo "serve-vscode: stopping code-server" >&2 || true
     for _ in $(seq 50); do kill -0 "$CS_PID" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$CS_PID" 2>/dev/null || true
   fi
@@ -86,7 +89,8 @@ trap 'exit 143' TERM
 
 # Settings: JSON written by node so paths are escaped properly. code-server is a remote
 # window: machine(-overridable) settings such as amlArtifacts.python are read from
-# Machine/settings.json once the remote configuration loads, so ours go there too.
+# Machine/settings.json once the remote configuration loads, so that one goes there too
+# (only that one: a Machine value overrides what the extension writes to User settings).
 mkdir -p "$USER_DATA/Machine"
 AML_PY=$PY AML_DL=$DOWNLOADS node -e '
 const fs = require("fs");
@@ -104,6 +108,8 @@ const quiet = {
   "update.mode": "none",
   "git.enabled": false,
   "security.workspace.trust.enabled": false,
+  "chat.disableAIFeatures": true,
+  "workbench.secondarySideBar.defaultVisibility": "hidden",
 };
 function merge(f, s) {
   let old = {};
@@ -111,7 +117,7 @@ function merge(f, s) {
   fs.writeFileSync(f, JSON.stringify({ ...old, ...s }, null, 2) + "\n");
 }
 merge(process.argv[1], { ...quiet, ...ours });
-merge(process.argv[2], ours);
+merge(process.argv[2], { "amlArtifacts.python": ours["amlArtifacts.python"] });
 ' "$USER_DATA/User/settings.json" "$USER_DATA/Machine/settings.json"
 [[ -z $DOWNLOADS ]] || mkdir -p "$DOWNLOADS"
 

@@ -56,6 +56,7 @@ export const BASE_SETTINGS = {
   'git.enabled': false,
   'security.workspace.trust.enabled': false,
   'chat.disableAIFeatures': true,
+  'workbench.secondarySideBar.defaultVisibility': 'hidden',
 };
 
 // ---------------------------------------------------------------------------------------
@@ -183,8 +184,11 @@ function killEverything(entry, signal = 'SIGKILL') {
   }
 }
 
+const temps = new Set(); // temp roots not yet removed
+
 process.on('exit', () => {
   for (const e of live) killEverything(e);
+  if (!process.env.E2E_KEEP) for (const t of temps) fs.rmSync(t, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
@@ -217,6 +221,7 @@ async function httpOk(url) {
 /** Make a temp root with an isolated home layout. */
 export async function makeTemp(name) {
   const root = await fsp.mkdtemp(path.join(os.tmpdir(), `aml-e2e-${name}-`));
+  temps.add(root);
   const dirs = {
     root,
     home: path.join(root, 'home'),
@@ -283,9 +288,10 @@ export async function startVSCode({ test: testName, folder, settings = {}, dirs 
 
   // code-server is a remote window: once the remote configuration has loaded, machine
   // (-overridable) settings such as amlArtifacts.python are taken from Machine/settings.json,
-  // not User/settings.json. Write the extension's settings to both.
+  // not User/settings.json. Write that one to both (only that one: a Machine value would
+  // override what the extension later writes to the User settings).
   const all = { ...BASE_SETTINGS, 'amlArtifacts.python': PYTHON_BIN, ...settings };
-  const ours = Object.fromEntries(Object.entries(all).filter(([k]) => k.startsWith('amlArtifacts.')));
+  const ours = { 'amlArtifacts.python': all['amlArtifacts.python'] };
   for (const [sub, content] of [['User', all], ['Machine', ours]]) {
     await fsp.mkdir(path.join(dirs.userData, sub), { recursive: true });
     await fsp.writeFile(path.join(dirs.userData, sub, 'settings.json'), JSON.stringify(content, null, 2));
@@ -339,8 +345,10 @@ export async function startVSCode({ test: testName, folder, settings = {}, dirs 
     await waitFor(() => exited !== null && pidsWithHome(home).length === 0, { timeout: 5000, what: 'code-server to stop' }).catch(() => {});
     killEverything(entry, 'SIGKILL');
     live.delete(entry);
-    if (!process.env.E2E_KEEP) await fsp.rm(dirs.root, { recursive: true, force: true }).catch(() => {});
-    else console.error(`kept ${dirs.root}`);
+    if (!process.env.E2E_KEEP) {
+      await fsp.rm(dirs.root, { recursive: true, force: true }).catch(() => {});
+      temps.delete(dirs.root);
+    } else console.error(`kept ${dirs.root}`);
   };
 
   try {
