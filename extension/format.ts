@@ -7,14 +7,15 @@ export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) {
     return '';
   }
-  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  // Binary units, named as such: the same figures the server's previews print.
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) {
     value /= 1024;
     unit++;
   }
-  // Without this, 1023.96 KB would round to "1024.0 KB" instead of "1.0 MB".
+  // Without this, 1023.96 KiB would round to "1024.0 KiB" instead of "1.0 MiB".
   if (unit < units.length - 1 && Number(value.toFixed(1)) >= 1024) {
     value /= 1024;
     unit++;

@@ -255,12 +255,12 @@ class LocalWorkspaces:
                 uri, path.name, kind, False, size=info.st_size, modified=modified, downloadable=True
             )
         description, problem = self._describe(path, kind)
+        # A folder's mtime only says when an entry last changed: noise beside its name.
         return Node(
             uri,
             path.name,
             kind,
             _has_entries(path),
-            modified=modified,
             description=description,
             error=problem,
             downloadable=kind in _DOWNLOADABLE,

@@ -25,13 +25,13 @@ describe('formatBytes', () => {
     assert.equal(formatBytes(1023), '1023 B');
   });
   it('uses one decimal and binary multiples above a kilobyte', () => {
-    assert.equal(formatBytes(1024), '1.0 KB');
-    assert.equal(formatBytes(1536), '1.5 KB');
-    assert.equal(formatBytes(1.2 * 1024 * 1024), '1.2 MB');
-    assert.equal(formatBytes(5 * 1024 ** 3), '5.0 GB');
+    assert.equal(formatBytes(1024), '1.0 KiB');
+    assert.equal(formatBytes(1536), '1.5 KiB');
+    assert.equal(formatBytes(1.2 * 1024 * 1024), '1.2 MiB');
+    assert.equal(formatBytes(5 * 1024 ** 3), '5.0 GiB');
   });
   it('moves to the next unit instead of showing 1024.0', () => {
-    assert.equal(formatBytes(1024 * 1024 - 1), '1.0 MB');
+    assert.equal(formatBytes(1024 * 1024 - 1), '1.0 MiB');
   });
   it('gives nothing for impossible sizes', () => {
     assert.equal(formatBytes(-1), '');
@@ -97,7 +97,7 @@ describe('describeNode', () => {
   it('shows a file size and its age', () => {
     assert.equal(
       describeNode(node({ size: 1536, modified: '2026-11-17T12:00:00Z' }), NOW),
-      '1.5 KB · 3 days ago',
+      '1.5 KiB · 3 days ago',
     );
   });
   it('shows a run status with its duration, start time and server description', () => {
@@ -166,7 +166,7 @@ describe('downloadSummary', () => {
   it('counts files and bytes', () => {
     assert.equal(
       downloadSummary('outputs', { path: '/tmp/d/outputs', files: 3, bytes: 2048 }),
-      'Downloaded outputs (3 files, 2.0 KB) to /tmp/d/outputs',
+      'Downloaded outputs (3 files, 2.0 KiB) to /tmp/d/outputs',
     );
   });
   it('uses the singular for one file', () => {
