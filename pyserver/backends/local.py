@@ -114,7 +114,7 @@ class LocalWorkspaces:
             return self._root_node(root, explicit=True)
         if kind == "run":
             return self._run_node(read_run(path))
-        return self._path_node(path, kind)
+        return self._path_node(path, kind, root)
 
     def children(self, uri: str, page_token: str | None, page_size: int) -> Page:
         path = self._path(uri)
@@ -235,7 +235,9 @@ class LocalWorkspaces:
             kind = classify(root, path)
             try:
                 nodes.append(
-                    self._run_node(read_run(path)) if kind == "run" else self._path_node(path, kind)
+                    self._run_node(read_run(path))
+                    if kind == "run"
+                    else self._path_node(path, kind, root)
                 )
             except NotFound:
                 continue  # deleted between listing and stat
@@ -243,18 +245,18 @@ class LocalWorkspaces:
             return sorted(nodes, key=lambda n: _version_key(n.name), reverse=True)
         return sorted(nodes, key=lambda n: (n.kind == "file", n.name.lower()))
 
-    def _path_node(self, path: Path, kind: str) -> Node:
+    def _path_node(self, path: Path, kind: str, root: Path | None) -> Node:
         uri = file_uri(path)
         try:
             info = path.stat()
         except OSError as error:
             raise from_os_error(error, uri) from None
-        modified = _iso(info.st_mtime)
         if kind == "file":
+            modified = _iso(info.st_mtime)
             return Node(
                 uri, path.name, kind, False, size=info.st_size, modified=modified, downloadable=True
             )
-        description, problem = self._describe(path, kind)
+        description, problem = _describe(path, kind, root)
         # A folder's mtime only says when an entry last changed: noise beside its name.
         return Node(
             uri,
@@ -265,25 +267,6 @@ class LocalWorkspaces:
             error=problem,
             downloadable=kind in _DOWNLOADABLE,
         )
-
-    def _describe(self, path: Path, kind: str) -> tuple[str | None, str | None]:
-        """The metadata line of a model or dataset version, or why it cannot be read."""
-        if kind not in ("modelVersion", "datasetVersion"):
-            return (
-                "dataset" if _is_datastore_dataset(self.workspace_root(path), path) else None
-            ), None
-        try:
-            meta = read_json_object(path / METADATA_FILES[kind])
-        except FileNotFoundError:
-            return None, None
-        except ArtifactError as error:
-            return None, error.message
-        if kind == "modelVersion":
-            framework = " ".join(
-                str(meta[k]) for k in ("framework", "framework_version") if meta.get(k)
-            )
-            return framework or None, None
-        return (str(meta["type"]) if meta.get("type") else None), None
 
     def _run_node(self, run: RunRecord) -> Node:
         meta = run.meta
@@ -384,6 +367,24 @@ def read_runs(experiment: Path) -> list[RunRecord]:
     except OSError as error:
         raise from_os_error(error, file_uri(experiment)) from None
     return [read_run(folder) for folder in folders]
+
+
+def _describe(path: Path, kind: str, root: Path | None) -> tuple[str | None, str | None]:
+    """The metadata line of a model or dataset version, or why it cannot be read."""
+    if kind not in ("modelVersion", "datasetVersion"):
+        return ("dataset" if _is_datastore_dataset(root, path) else None), None
+    try:
+        meta = read_json_object(path / METADATA_FILES[kind])
+    except FileNotFoundError:
+        return None, None
+    except ArtifactError as error:
+        return None, error.message
+    if kind == "modelVersion":
+        framework = " ".join(
+            str(meta[k]) for k in ("framework", "framework_version") if meta.get(k)
+        )
+        return framework or None, None
+    return (str(meta["type"]) if meta.get("type") else None), None
 
 
 def _workspace_problem(folder: Path) -> str | None:
