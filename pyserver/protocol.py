@@ -23,17 +23,18 @@ def as_dict(params: Any) -> dict[str, Any]:
     if params is None:
         return {}
     if hasattr(params, "_asdict"):
-        return {key: _plain(value) for key, value in params._asdict().items()}
+        return {key: plain(value) for key, value in params._asdict().items()}
     if isinstance(params, dict):
         return params
     raise InvalidParams("Parameters must be a JSON object.")
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """Nested namedtuples (how pygls hands over untyped JSON) back to dicts and lists."""
     if hasattr(value, "_asdict"):
         return as_dict(value)
     if isinstance(value, (list, tuple)):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 

@@ -76,13 +76,7 @@ def initialize(ls: ArtifactServer, params: types.InitializeParams) -> None:
 def did_change_configuration(
     ls: ArtifactServer, params: types.DidChangeConfigurationParams
 ) -> None:
-    ls.reconfigure(
-        Settings.from_json(
-            protocol.as_dict(params.settings)
-            if hasattr(params.settings, "_asdict")
-            else params.settings
-        )
-    )
+    ls.reconfigure(Settings.from_json(protocol.plain(params.settings)))
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
