@@ -107,7 +107,7 @@ def preview_numpy(reader: BudgetedReader, kind: str) -> Section:
         return Section("numpy", "Corrupt .npy header", verdict="unknown")
     dtype, shape = str(header.get("descr")), tuple(header.get("shape", ()))
     is_object = "O" in dtype
-    summary = f"NumPy array · {escape(dtype)} · shape {shape}"
+    summary = f"NumPy array · {dtype} · shape {shape}"
     section = Section("numpy", summary, fields={"dtype": dtype, "shape": list(shape)})
     if is_object:
         section.verdict = "unknown"

@@ -117,3 +117,14 @@ def test_file_vanishing_mid_preview_is_not_found_not_corrupt() -> None:
 
     with pytest.raises(NotFound, match="no longer exists"):
         preview_file("file:///x.pkl", "x.pkl", VanishingReader(), Budget())
+
+
+def test_summary_is_plain_text_escaped_once_in_markdown(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.zeros((2, 3), dtype="<f8"))
+    result = preview(path)
+    assert result["summary"].startswith("NumPy array · <f8 · shape (2, 3)")  # type: ignore[union-attr]
+    assert "\\\\" not in result["markdown"]  # type: ignore[operator]
+    assert "\\<f8" in result["markdown"]  # type: ignore[operator]
