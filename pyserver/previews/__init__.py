@@ -11,8 +11,9 @@ from ..errors import ArtifactError, CorruptArtifact, from_os_error
 from ..model import Node
 from .budget import Budget, BudgetedReader, BudgetExceeded
 from .detect import HDF5_SIGNATURE, detect_kind, hdf5_probe_offsets
-from .formats import READERS, Section, preview_binary
+from .formats import reader_for
 from .markdown import escape, format_size, table
+from .section import Section
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def preview_file(uri: str, name: str, reader: RangeReader, budget: Budget) -> di
     budgeted = BudgetedReader(reader, budget)
     try:
         kind = _detect(budgeted)
-        section = READERS.get(kind, preview_binary)(budgeted, kind)
+        section = reader_for(kind)(budgeted, kind)
     except BudgetExceeded as reason:
         section = Section(
             "unknown", f"Preview stopped: {reason}", verdict="unknown", truncated=True
