@@ -32,6 +32,7 @@ class BudgetedReader:
         self._budget = budget
         self._deadline = time.monotonic() + budget.timeout_ms / 1000
         self.bytes_read = 0
+        self._head = b""  # the first read from offset 0: format readers re-read it often
 
     @property
     def size(self) -> int:
@@ -39,12 +40,16 @@ class BudgetedReader:
 
     def read_range(self, offset: int, length: int) -> bytes:
         length = max(0, min(length, self.size - offset))
+        if offset + length <= len(self._head):
+            return self._head[offset : offset + length]
         if self.bytes_read + length > self._budget.max_bytes:
             raise BudgetExceeded(f"byte budget of {self._budget.max_bytes} reached")
         if time.monotonic() > self._deadline:
             raise BudgetExceeded(f"time budget of {self._budget.timeout_ms} ms reached")
         data = self._reader.read_range(offset, length)
         self.bytes_read += len(data)
+        if offset == 0 and len(data) > len(self._head):
+            self._head = data
         return data
 
     def close(self) -> None:
