@@ -38,6 +38,20 @@ class BudgetedReader:
     def size(self) -> int:
         return self._reader.size
 
+    @property
+    def budget(self) -> Budget:
+        return self._budget
+
+    @property
+    def deadline(self) -> float:
+        """The `time.monotonic()` value past which reads are refused."""
+        return self._deadline
+
+    @property
+    def remaining(self) -> int:
+        """Bytes that may still be read before the byte budget is spent."""
+        return max(0, self._budget.max_bytes - self.bytes_read)
+
     def read_range(self, offset: int, length: int) -> bytes:
         length = max(0, min(length, self.size - offset))
         if offset + length <= len(self._head):

@@ -22,16 +22,17 @@ class Section:
     truncated: bool = False
 
 
-def read_up_to_budget(reader: BudgetedReader, chunk: int = 64 * 1024) -> tuple[bytes, bool]:
-    """The file from its start, as far as the byte budget allows; True when cut short."""
-    chunks, offset = [], 0
+def read_up_to_budget(reader: BudgetedReader, chunk: int = 256 * 1024) -> tuple[bytes, bool]:
+    """The file from its start, as far as the byte budget still allows; True when cut."""
+    chunks: list[bytes] = []
+    offset = 0
     try:
-        while offset < reader.size:
-            data = reader.read_range(offset, chunk)
+        while offset < reader.size and reader.remaining > 0:
+            data = reader.read_range(offset, min(chunk, reader.remaining))
             if not data:
                 break
             chunks.append(data)
             offset += len(data)
     except BudgetExceeded:
-        return b"".join(chunks), True
-    return b"".join(chunks), False
+        pass
+    return b"".join(chunks), offset < reader.size

@@ -33,7 +33,7 @@ def preview(path: Path, **budget: int) -> dict[str, object]:
         ("outputs/simple_model.pth", "torch-zip", "unknown", "SimpleNet"),
         ("outputs/model_scripted.pt", "torchscript", "unknown", "TorchScript archive"),
         ("outputs/untrusted/evil.pkl", "pickle", "unsafe", "system"),
-        ("outputs/metrics.csv", "text", "safe", "epoch"),
+        ("outputs/metrics.csv", "csv", "safe", "epoch"),
     ],
 )
 def test_detects_and_summarises_demo_files(
