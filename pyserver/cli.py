@@ -111,7 +111,17 @@ def _preview(args: argparse.Namespace) -> int:
     from .previews.budget import Budget
 
     budget = Budget(max_bytes=args.max_bytes) if args.max_bytes else Budget()
-    result = service.preview(_catalog(args), args.uri, budget)
+    # In-process: a one-shot command, so a crash ends only this command (the server isolates
+    # previews in worker processes, pyserver/workers).
+    try:
+        result = service.preview(_catalog(args), args.uri, budget)
+    except ArtifactError:
+        raise
+    except Exception as error:
+        raise ArtifactError(
+            f"The preview of {args.uri} failed ({type(error).__name__}: {error}). This is a "
+            "bug in aml-artifacts: please report it with this message."
+        ) from error
     if args.json:
         _print_json(result)
     else:

@@ -15,10 +15,16 @@ log = logging.getLogger(__name__)
 
 CONFIG_ENV = "AML_ARTIFACTS_CONFIG"
 
+# Preview worker pool (pyserver/workers): how many processes, and each one's address-space cap.
+PREVIEW_WORKERS = (2, 1, 16)  # default, minimum, maximum
+PREVIEW_MEMORY_MB = (2048, 256, 1 << 20)
+
 
 @dataclass(frozen=True)
 class Settings:
     local_workspaces: tuple[Path, ...] = ()
+    preview_workers: int = PREVIEW_WORKERS[0]
+    preview_memory_mb: int = PREVIEW_MEMORY_MB[0]
 
     @classmethod
     def from_json(cls, raw: Any) -> Settings:
@@ -38,7 +44,34 @@ class Settings:
                 paths.append(Path(os.path.expanduser(folder.strip())).absolute())
             else:
                 log.warning("Ignoring localWorkspaces entry %r: not a folder path", folder)
-        return cls(local_workspaces=tuple(dict.fromkeys(paths)))
+        return cls(
+            local_workspaces=tuple(dict.fromkeys(paths)),
+            preview_workers=_bounded_int(raw, "previewWorkers", *PREVIEW_WORKERS),
+            preview_memory_mb=_bounded_int(raw, "previewMemoryMB", *PREVIEW_MEMORY_MB),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings object `from_json` reads back to an equal Settings (the preview
+        workers are configured with it)."""
+        return {
+            "localWorkspaces": [str(path) for path in self.local_workspaces],
+            "previewWorkers": self.preview_workers,
+            "previewMemoryMB": self.preview_memory_mb,
+        }
+
+
+def _bounded_int(raw: dict[str, Any], key: str, default: int, low: int, high: int) -> int:
+    value = raw.get(key)
+    if value is None:
+        return default
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        log.warning("%s must be a whole number, got %r: using %d", key, value, default)
+        return default
+    if not low <= value <= high:
+        log.warning("%s must be between %d and %d, got %d: clamped", key, low, high, value)
+    return min(high, max(low, value))
 
 
 def load_cli_settings(config_file: str | None) -> Settings:

@@ -62,6 +62,21 @@ class Unsupported(ArtifactError):
     kind = "Unsupported"
 
 
+class PreviewFailed(ArtifactError):
+    """The process running a preview crashed, hung or ran out of memory (pyserver/workers).
+    `data.reason` is "crashed", "timeout" or "memory"."""
+
+    code = -31008
+    kind = "PreviewFailed"
+
+    def __init__(self, message: str, uri: str | None = None, reason: str = "crashed") -> None:
+        super().__init__(message, uri)
+        self.reason = reason
+
+    def to_data(self) -> dict[str, str]:
+        return {**super().to_data(), "reason": self.reason}
+
+
 class Cancelled(ArtifactError):
     code = -32800
     kind = "RequestCancelled"

@@ -23,11 +23,14 @@ from . import __version__, hover, protocol, service
 from .backends import Catalog
 from .config import Settings
 from .errors import ArtifactError
+from .previews.budget import Budget
 from .transfers import Progress
+from .workers.pool import PreviewPool
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 PROGRESS_INTERVAL_S = 0.1
+POOL_WARM_DELAY_S = 0.3
 
 
 class ArtifactServer(LanguageServer):
@@ -35,6 +38,8 @@ class ArtifactServer(LanguageServer):
         super().__init__("aml-artifacts", __version__)
         self.catalog = Catalog()
         self.settings = Settings()
+        # Previews run in worker processes (docs/security.md); spawned after `initialized`.
+        self.previews = PreviewPool()
 
     def opened_folders(self) -> list[Path]:
         folders = [to_fs_path(f.uri) for f in self.workspace.folders.values()]
@@ -42,7 +47,9 @@ class ArtifactServer(LanguageServer):
 
     def reconfigure(self, settings: Settings | None = None) -> None:
         self.settings = settings or self.settings
-        self.catalog.configure(self.settings, self.opened_folders())
+        folders = self.opened_folders()
+        self.catalog.configure(self.settings, folders)
+        self.previews.configure(self.settings, folders)
         self.protocol.notify(protocol.DID_CHANGE_ROOTS, {})
 
 
@@ -70,6 +77,32 @@ async def _call(function: Callable[[], T]) -> T:
 def initialize(ls: ArtifactServer, params: types.InitializeParams) -> None:
     ls.settings = Settings.from_json(params.initialization_options)
     ls.catalog.configure(ls.settings, ls.opened_folders())
+    ls.previews.configure(ls.settings, ls.opened_folders())
+
+
+@server.feature(types.INITIALIZED)
+def initialized(ls: ArtifactServer, params: types.InitializedParams) -> None:
+    # Warm the preview workers once the first requests (roots, the first children) are
+    # answered: started together, their imports would slow those down. A preview asked for
+    # earlier starts the pool itself.
+    asyncio.get_running_loop().call_later(POOL_WARM_DELAY_S, _start_previews, ls)
+
+
+def _start_previews(ls: ArtifactServer) -> None:
+    try:
+        ls.previews.start()
+    except ArtifactError as error:  # reported again to the first preview that needs a worker
+        log.error("%s", error.message)
+
+
+@server.feature(types.SHUTDOWN)
+def shutdown(ls: ArtifactServer, params: Any) -> None:
+    ls.previews.close()
+
+
+@server.feature(types.EXIT)
+def exit_server(ls: ArtifactServer, params: Any) -> None:
+    ls.previews.close()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -100,12 +133,26 @@ async def children(ls: ArtifactServer, params: Any) -> dict[str, Any]:
 
 @server.feature(protocol.PREVIEW)
 async def preview(ls: ArtifactServer, params: Any) -> dict[str, Any]:
-    return await _call(lambda: _preview(ls, params))
+    request = await _call(lambda: protocol.PreviewParams.parse(params))
+    return await _isolated_preview(ls, request.uri, request.budget)
 
 
-def _preview(ls: ArtifactServer, params: Any) -> dict[str, Any]:
-    request = protocol.PreviewParams.parse(params)
-    return service.preview(ls.catalog, request.uri, request.budget)
+async def _isolated_preview(ls: ArtifactServer, uri: str, budget: Budget) -> dict[str, Any]:
+    """A preview in the worker pool. On `$/cancelRequest` the worker gets a moment to finish
+    (it then stays warm), else it is killed and replaced: the pool is never left stuck."""
+    cancel = threading.Event()
+    work = asyncio.ensure_future(_call(lambda: ls.previews.preview(uri, budget, cancel)))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        cancel.set()
+        work.add_done_callback(_ignore_outcome)
+        raise
+
+
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved: no "exception was never retrieved" warning
 
 
 @server.feature(protocol.DOWNLOAD)
@@ -147,16 +194,16 @@ async def hover_artifact(ls: ArtifactServer, params: types.HoverParams) -> types
     text, start, end = found
     document_dir = Path(document.path).parent if document.path else None
 
-    def build() -> str | None:
-        uri = hover.resolve_artifact(text, ls.catalog, document_dir, ls.opened_folders())
-        return service.preview(ls.catalog, uri)["markdown"] if uri else None
+    def resolve() -> str | None:
+        return hover.resolve_artifact(text, ls.catalog, document_dir, ls.opened_folders())
 
     try:
-        markdown = await _call(build)
+        uri = await _call(resolve)
+        if uri is None:
+            return None
+        markdown = (await _isolated_preview(ls, uri, Budget()))["markdown"]
     except JsonRpcException as error:
         markdown = f"⚠️ {error.message}"
-    if markdown is None:
-        return None
     line = params.position.line
     return types.Hover(
         contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=markdown),
@@ -208,7 +255,10 @@ def serve() -> None:
     # pygls logs every message body at INFO: noise today, secrets once credentials flow.
     logging.getLogger("pygls").setLevel(logging.WARNING)
     log.info("aml-artifacts %s serving on stdio (Python %s)", __version__, sys.version.split()[0])
-    server.start_io()
+    try:
+        server.start_io()
+    finally:
+        server.previews.close()  # the client went away without `exit`: no orphan workers
 
 
 __all__ = ["ArtifactServer", "serve", "server"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .backends import Catalog
 from .previews import preview_file, preview_node
@@ -39,6 +39,25 @@ def preview(catalog: Catalog, uri: str, budget: Budget | None = None) -> dict[st
         return preview_file(node.uri, node.name, reader, budget)
     finally:
         reader.close()
+
+
+class Previews(Protocol):
+    """Where previews run: `InProcessPreviews` (the CLI: a crash ends only that command) or
+    `workers.pool.PreviewPool` (the server: a crash, hang or memory blow-up fails one request)."""
+
+    def preview(
+        self, uri: str, budget: Budget | None = None, cancel: threading.Event | None = None
+    ) -> dict[str, Any]: ...
+
+
+class InProcessPreviews:
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def preview(
+        self, uri: str, budget: Budget | None = None, cancel: threading.Event | None = None
+    ) -> dict[str, Any]:
+        return preview(self.catalog, uri, budget)
 
 
 def download_to(
