@@ -1,5 +1,26 @@
-"""Run every benchmark: `python -m bench`."""
+"""Run the benchmarks: `python -m bench` runs them all (startup, then preview);
+`python -m bench preview` or `python -m bench startup` runs one."""
 
-from . import startup
+from __future__ import annotations
 
-startup.main()
+import argparse
+
+from . import preview, startup
+
+BENCHMARKS = {"startup": startup.main, "preview": preview.main}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"one of {', '.join(BENCHMARKS)}; default: all"
+    )
+    names = parser.parse_args().names or list(BENCHMARKS)
+    unknown = [name for name in names if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    for name in names:
+        BENCHMARKS[name]()
+
+
+main()
