@@ -4,12 +4,14 @@ import { registerDemoWorkspaceCommand } from './commands/demoWorkspace';
 import { registerDownloadCommand } from './commands/download';
 import { registerLoadMoreCommand } from './commands/loadMore';
 import { registerAddLocalWorkspaceCommand } from './commands/localWorkspace';
+import { registerOpenPreviewCommand } from './commands/openPreview';
 import { registerRefreshCommand } from './commands/refresh';
 import { registerServerCommands } from './commands/server';
 import { createLog } from './common/log';
 import { onDidChangeSelectedInterpreter } from './common/python';
 import { ArtifactServer } from './common/server';
 import { onDidChangeSettings, readSettings } from './common/settings';
+import { PreviewPanelManager } from './preview/panel';
 import { ExplorerProvider } from './tree/explorerProvider';
 
 let activeServer: ArtifactServer | undefined;
@@ -23,11 +25,13 @@ export function activate(context: vscode.ExtensionContext): void {
     treeDataProvider: explorer,
     showCollapseAll: true,
   });
+  const previews = new PreviewPanelManager(server, context.extensionUri);
   context.subscriptions.push(
     log,
     server,
     explorer,
     view,
+    previews,
     server.onDidChangeRoots(() => {
       explorer.refresh();
     }),
@@ -42,6 +46,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerLoadMoreCommand(explorer),
     registerDownloadCommand(server, view),
     registerCopyUriCommand(view),
+    registerOpenPreviewCommand(previews, view),
     registerDemoWorkspaceCommand(context.globalStorageUri, server, log),
     registerAddLocalWorkspaceCommand(),
     registerServerCommands(server, log),

@@ -4,6 +4,7 @@ import { contextValueFor, describeNode, iconFor } from '../format';
 import type { ArtifactElement, ExplorerElement, LoadMoreElement, MessageElement } from './elements';
 
 export const LOAD_MORE_COMMAND = 'amlArtifacts.loadMore';
+export const OPEN_PREVIEW_COMMAND = 'amlArtifacts.openPreview';
 
 export function toTreeItem(element: ExplorerElement, now: Date): vscode.TreeItem {
   switch (element.type) {
@@ -29,7 +30,8 @@ export function previewTooltip(node: ArtifactNode, preview: Preview): vscode.Mar
   return tooltip;
 }
 
-function artifactItem({ node }: ArtifactElement, now: Date): vscode.TreeItem {
+function artifactItem(element: ArtifactElement, now: Date): vscode.TreeItem {
+  const { node } = element;
   const state = node.hasChildren
     ? vscode.TreeItemCollapsibleState.Collapsed
     : vscode.TreeItemCollapsibleState.None;
@@ -44,6 +46,15 @@ function artifactItem({ node }: ArtifactElement, now: Date): vscode.TreeItem {
     item.resourceUri = resourceUri(node);
   } else {
     item.iconPath = new vscode.ThemeIcon(icon.id, icon.color === undefined ? undefined : new vscode.ThemeColor(icon.color));
+  }
+  if (node.kind === 'file') {
+    // A click on a file shows it in the preview panel, keeping the focus in the tree
+    // (like a single click in the file explorer opens a preview editor).
+    item.command = {
+      command: OPEN_PREVIEW_COMMAND,
+      title: 'Open Preview',
+      arguments: [element, { preserveFocus: true }],
+    };
   }
   // The tooltip stays undefined so that hovering asks resolveTreeItem for the preview.
   return item;
