@@ -54,6 +54,7 @@ class LspServer:
         self, stderr: IO[bytes] | int = subprocess.DEVNULL, timeout_s: float | None = None
     ) -> None:
         self.timeout_s = timeout_s
+        self._answers: dict[Any, dict[str, Any]] = {}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pyserver", "serve"],
             stdin=subprocess.PIPE,
@@ -90,12 +91,13 @@ class LspServer:
         if self.timeout_s:
             watchdog.start()
         try:
-            while True:
+            while request_id not in self._answers:
                 message = read_message(self._stdout)
-                if message.get("id") == request_id and "method" not in message:
-                    return message
                 if "method" in message and "id" in message:  # a request to the client
                     self.send({"id": message["id"], "result": None})
+                elif "id" in message:  # answers may come out of order: keep them all
+                    self._answers[message["id"]] = message
+            return self._answers.pop(request_id)
         except (EOFError, OSError, ValueError) as error:
             if fired.is_set():
                 raise TimeoutError(f"no answer within {self.timeout_s:.0f} s") from None
