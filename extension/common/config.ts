@@ -8,9 +8,20 @@ export interface ArtifactSettings {
   pageSize: number;
   downloadDirectory: string;
   python: string;
+  previewWorkers: number;
+  previewMemoryMB: number;
 }
 
+interface Bounds {
+  readonly default: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+// The same bounds as package.json and pyserver/config.py.
 export const PAGE_SIZE = { default: 100, min: 10, max: 1000 } as const;
+export const PREVIEW_WORKERS = { default: 2, min: 1, max: 16 } as const;
+export const PREVIEW_MEMORY_MB = { default: 2048, min: 256, max: 1 << 20 } as const;
 
 /** Settings as the user wrote them → the object sent as initializationOptions. */
 export function normalizeSettings(
@@ -28,14 +39,20 @@ export function normalizeSettings(
     pageSize: clampPageSize(raw.pageSize),
     downloadDirectory: typeof raw.downloadDirectory === 'string' ? expand(raw.downloadDirectory) : '',
     python: typeof raw.python === 'string' ? expand(raw.python) : '',
+    previewWorkers: clamp(raw.previewWorkers, PREVIEW_WORKERS),
+    previewMemoryMB: clamp(raw.previewMemoryMB, PREVIEW_MEMORY_MB),
   };
 }
 
 export function clampPageSize(value: unknown): number {
+  return clamp(value, PAGE_SIZE);
+}
+
+function clamp(value: unknown, bounds: Bounds): number {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
-    return PAGE_SIZE.default;
+    return bounds.default;
   }
-  return Math.min(PAGE_SIZE.max, Math.max(PAGE_SIZE.min, Math.round(value)));
+  return Math.min(bounds.max, Math.max(bounds.min, Math.round(value)));
 }
 
 export function expandHome(path: string, homeDir: string): string {

@@ -85,6 +85,7 @@ export const ErrorCode = {
   UnsafePath: -31005,
   Unavailable: -31006,
   Unsupported: -31007,
+  PreviewFailed: -31008,
 } as const;
 
 export type ErrorKind = keyof typeof ErrorCode;

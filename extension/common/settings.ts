@@ -10,6 +10,8 @@ export function readSettings(): ArtifactSettings {
       pageSize: config.get('pageSize'),
       downloadDirectory: config.get('downloadDirectory'),
       python: config.get('python'),
+      previewWorkers: config.get('previewWorkers'),
+      previewMemoryMB: config.get('previewMemoryMB'),
     },
     homedir(),
   );

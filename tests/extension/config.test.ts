@@ -5,7 +5,14 @@ import { clampPageSize, expandHome, normalizeSettings, withFolder } from '../../
 describe('normalizeSettings', () => {
   it('maps the settings to the initializationOptions object of docs/protocol.md', () => {
     const settings = normalizeSettings(
-      { localWorkspaces: ['/data/ws'], pageSize: 50, downloadDirectory: '/tmp/dl', python: '/usr/bin/python3' },
+      {
+        localWorkspaces: ['/data/ws'],
+        pageSize: 50,
+        downloadDirectory: '/tmp/dl',
+        python: '/usr/bin/python3',
+        previewWorkers: 4,
+        previewMemoryMB: 1024,
+      },
       '/home/me',
     );
     assert.deepEqual(settings, {
@@ -13,6 +20,8 @@ describe('normalizeSettings', () => {
       pageSize: 50,
       downloadDirectory: '/tmp/dl',
       python: '/usr/bin/python3',
+      previewWorkers: 4,
+      previewMemoryMB: 1024,
     });
   });
   it('gives the defaults for missing or mistyped values', () => {
@@ -21,7 +30,14 @@ describe('normalizeSettings', () => {
       pageSize: 100,
       downloadDirectory: '',
       python: '',
+      previewWorkers: 2,
+      previewMemoryMB: 2048,
     });
+  });
+  it('keeps the preview pool settings within the bounds the server accepts', () => {
+    const settings = normalizeSettings({ previewWorkers: 100, previewMemoryMB: 10 }, '/home/me');
+    assert.equal(settings.previewWorkers, 16);
+    assert.equal(settings.previewMemoryMB, 256);
   });
   it('drops blank and duplicate workspaces and expands ~', () => {
     const settings = normalizeSettings({ localWorkspaces: ['~/ws', ' ', 42, '/home/me/ws', '/x'] }, '/home/me');
