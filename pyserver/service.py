@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .backends import Catalog
-from .previews import preview_file, preview_node
 from .previews.budget import Budget
 from .transfers import Progress, download
 
@@ -27,6 +26,9 @@ def children(
 
 
 def preview(catalog: Catalog, uri: str, budget: Budget | None = None) -> dict[str, Any]:
+    # The format readers load only where previews run (workers, CLI), not at server start.
+    from .previews.preview import preview_file, preview_node
+
     budget = budget or Budget()
     node = catalog.stat(uri)
     if node.kind != "file":

@@ -1,5 +1,5 @@
-"""Previews: pure functions of a random-access reader and a budget, returning the `Preview`
-of docs/protocol.md. The format comes from magic bytes, never from the file name alone."""
+"""A file's preview (format from magic bytes, read within a budget) and the preview of a
+run, folder or version (its metadata and what it holds)."""
 
 from __future__ import annotations
 

@@ -16,9 +16,9 @@ from PIL import Image
 from pyserver import service
 from pyserver.backends import Catalog
 from pyserver.errors import CorruptArtifact
-from pyserver.previews import preview_file
 from pyserver.previews.budget import MAX_MARKDOWN_CHARS, Budget
 from pyserver.previews.images import THUMBNAIL_BASE64_CHARS
+from pyserver.previews.preview import preview_file
 from pyserver.uris import file_uri
 
 

@@ -113,7 +113,7 @@ class VanishingReader:
 
 def test_file_vanishing_mid_preview_is_not_found_not_corrupt() -> None:
     from pyserver.errors import NotFound
-    from pyserver.previews import preview_file
+    from pyserver.previews.preview import preview_file
 
     with pytest.raises(NotFound, match="no longer exists"):
         preview_file("file:///x.pkl", "x.pkl", VanishingReader(), Budget())

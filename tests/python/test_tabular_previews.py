@@ -16,9 +16,9 @@ import pytest
 from pyserver import service
 from pyserver.backends import Catalog
 from pyserver.errors import CorruptArtifact
-from pyserver.previews import preview_file
 from pyserver.previews.budget import MAX_MARKDOWN_CHARS, Budget
 from pyserver.previews.markdown import escape
+from pyserver.previews.preview import preview_file
 from pyserver.uris import file_uri
 
 HOSTILE = ["<script>alert(1)</script>", "a|b", "[x](javascript:y)", "**bold**", "`tick`"]

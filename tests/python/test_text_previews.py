@@ -9,8 +9,8 @@ import pytest
 
 from pyserver import service
 from pyserver.backends import Catalog
-from pyserver.previews import preview_file
 from pyserver.previews.budget import MAX_MARKDOWN_CHARS, Budget
+from pyserver.previews.preview import preview_file
 from pyserver.previews.text import HEAD_BYTES, TAIL_BYTES, WHOLE_FILE_BYTES
 from pyserver.uris import file_uri
 

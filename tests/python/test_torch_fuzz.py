@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyserver.errors import CorruptArtifact
-from pyserver.previews import preview_file
 from pyserver.previews.budget import Budget, BudgetedReader, BudgetExceeded
+from pyserver.previews.preview import preview_file
 from pyserver.previews.torchfiles import (
     TorchFormatError,
     preview_torch_legacy,
