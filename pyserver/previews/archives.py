@@ -13,19 +13,17 @@ from typing import IO, Any
 
 from ..errors import CorruptArtifact
 from .arrays import (
-    HEAD,
     MAX_HEADER,
     NpyError,
-    array_stats,
     dtype_text,
     header_length,
     object_finding,
     parse_header,
-    stats_text,
 )
 from .budget import BudgetedReader, BudgetExceeded, ReaderFile
 from .markdown import code_span, escape, format_size, table
 from .section import Section
+from .stats import array_stats, corner, format_stats, values_block
 from .torchfiles import preview_torch_zip
 
 ZIP_LISTING = 25
@@ -250,8 +248,6 @@ def _npz_values(
 ) -> None:
     import numpy as np
 
-    from .arrays import values_block
-
     array = np.frombuffer(values, dtype=header.dtype, count=header.count).reshape(
         header.shape, order="F" if header.fortran_order else "C"
     )
@@ -260,9 +256,8 @@ def _npz_values(
         record["stats"] = stats
     if len(blocks) >= 8 or array.ndim > 2:
         return
-    head = array if array.ndim == 0 else array[:HEAD] if array.ndim == 1 else array[:5, :8]
-    title = f"**{code_span(name)}**" + (f" · {escape(stats_text(stats))}" if stats else "")
-    blocks.append(f"{title}\n\n{values_block(head)}")
+    title = f"**{code_span(name)}**" + (f" · {escape(format_stats(stats))}" if stats else "")
+    blocks.append(f"{title}\n\n{values_block(corner(array))}")
 
 
 # --- tar ----------------------------------------------------------------------------------

@@ -16,13 +16,13 @@ from typing import Any
 
 from ..errors import CorruptArtifact
 from .budget import BudgetedReader, BudgetExceeded
-from .markdown import code_block, escape
+from .markdown import escape
 from .section import Section
+from .stats import CORNER_COLS, CORNER_ROWS, HEAD, array_stats, corner, format_stats, values_block
 
 MAGIC = b"\x93NUMPY"
 MAX_HEADER = 1 << 20  # numpy itself refuses headers past 10 KB unless told otherwise
 STATS_MAX_BYTES = 64 * 1024
-CORNER_ROWS, CORNER_COLS, HEAD = 5, 8, 10
 PICKLE_SCAN_BYTES = 256 * 1024
 
 
@@ -164,9 +164,9 @@ def preview_numpy(reader: BudgetedReader, kind: str) -> Section:
         return section
     if stats:
         fields["stats"] = stats
-        section.lines.append(escape(stats_text(stats)))
+        section.lines.append(escape(format_stats(stats)))
     if values is not None:
-        section.lines.append(values_block(values, header))
+        section.lines.append(values_block(values, header.shape))
         if values.dtype.kind in "biuf" and not values.dtype.names:
             fields["corner"] = values.tolist()
     return section
@@ -184,7 +184,7 @@ def read_values(reader: BudgetedReader, header: NpyHeader) -> tuple[Any, dict[st
         data = reader.read_range(offset, header.nbytes)
         array = np.frombuffer(data, dtype=dtype, count=header.count)
         array = array.reshape(shape, order="F" if header.fortran_order else "C")
-        return _corner_of(array), array_stats(array)
+        return corner(array), array_stats(array)
     return read_corner(reader, header), None
 
 
@@ -217,58 +217,6 @@ def read_corner(reader: BudgetedReader, header: NpyHeader) -> Any:
         start = offset + r * shape[-1] * itemsize
         corner[r] = np.frombuffer(reader.read_range(start, cols * itemsize), dtype=dtype)
     return corner
-
-
-def _corner_of(array: Any) -> Any:
-    if array.ndim == 0:
-        return array
-    if array.ndim == 1:
-        return array[:HEAD]
-    lead = (0,) * (array.ndim - 2)
-    return array[(*lead, slice(0, CORNER_ROWS), slice(0, CORNER_COLS))]
-
-
-def array_stats(array: Any) -> dict[str, Any] | None:
-    import numpy as np
-
-    if array.dtype.kind not in "biuf" or array.dtype.names or array.size == 0:
-        return None
-    values = array.astype(np.float64).ravel()
-    nans = int(np.isnan(values).sum())
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return {"nan": nans}
-    return {
-        "min": _plain(finite.min()),
-        "max": _plain(finite.max()),
-        "mean": _plain(finite.mean()),
-        "std": _plain(finite.std()),
-        "nan": nans,
-    }
-
-
-def stats_text(stats: dict[str, Any]) -> str:
-    parts = [f"{k} {v:.6g}" for k, v in stats.items() if k != "nan"]
-    if stats.get("nan"):
-        parts.append(f"{stats['nan']} NaN")
-    return " · ".join(parts)
-
-
-def values_block(values: Any, header: NpyHeader | None = None) -> str:
-    import numpy as np
-
-    note = ""
-    if header is not None and len(header.shape) > 2:
-        note = "corner [" + ", ".join(["0"] * (len(header.shape) - 2) + [":", ":"]) + "]\n\n"
-    with np.printoptions(threshold=200, linewidth=120, precision=5, suppress=True):
-        text = np.array2string(values, separator=" ") if values.ndim else repr(values.item())
-    if len(text) > 2000:
-        text = text[:1999] + "…"
-    return note + code_block(text)
-
-
-def _plain(value: Any) -> float:
-    return float(value)
 
 
 def _flag_object_array(reader: BudgetedReader, header: NpyHeader, section: Section) -> None:

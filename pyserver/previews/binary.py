@@ -11,12 +11,9 @@ _LABELS = {
     "bzip2": "Bzip2-compressed data",
     "xz": "XZ-compressed data",
     "zstd": "Zstandard-compressed data",
-    "parquet": "Parquet table",
-    "tar": "Tar archive",
-    "torch-legacy": "PyTorch checkpoint (legacy format)",
-    "jpeg": "JPEG image",
 }
-_MAY_HOLD_CODE = ("gzip", "bzip2", "xz", "zstd", "torch-legacy")
+# Compressed data that is not a pickle (pickled.py tried) may still hold one further in.
+_MAY_HOLD_CODE = ("gzip", "bzip2", "xz", "zstd")
 
 
 def preview_binary(reader: BudgetedReader, kind: str) -> Section:

@@ -18,6 +18,7 @@ from typing import Any
 from .budget import BudgetedReader, BudgetExceeded, ReaderFile
 from .markdown import code_block, code_span, escape, table
 from .section import Section
+from .stats import array_stats, corner_index, corner_label, format_stats, values_text
 
 MAX_NODES = 400  # groups + datasets + links visited
 MAX_DEPTH = 16
@@ -33,7 +34,6 @@ CHUNKS_PER_SLICE = 16  # a corner touching more chunks than this is skipped
 MAX_CHUNK_BYTES = 64 << 20  # never inflate a chunk bigger than this
 RESERVE = 16 * 1024  # kept back from the budget for chunk indexes and heaps
 SIEVE_BYTES = 4096  # HDF5 reads at least this much around a contiguous read
-CORNER_ROWS, CORNER_COLS, HEAD = 5, 8, 10
 
 
 @dataclass
@@ -331,7 +331,7 @@ def _sample(h5py: Any, reader: BudgetedReader, walk: _Walk) -> list[str]:
             if reason != "empty":
                 walk.samples[node["path"]] = escape(reason, 400)
             continue
-        selection = _corner(node["shape"])
+        selection = corner_index(node["shape"])
         small = node["size"] * ds.dtype.itemsize <= STATS_MAX_BYTES and _numeric(ds.dtype)
         try:
             cost = _cost(h5py, ds, node, None if small else selection)
@@ -363,10 +363,10 @@ def _sample(h5py: Any, reader: BudgetedReader, walk: _Walk) -> list[str]:
             continue
         data = np.asarray(data)
         if small:
-            node["stats"] = _stats(np, data)
+            node["stats"] = array_stats(data)
             data = data[selection] if data.ndim else data
         node["corner"] = _jsonable(data)
-        walk.samples[node["path"]] = _sample_block(np, node, data)
+        walk.samples[node["path"]] = _sample_block(node, data)
     if not skipped:
         return []
     shown = [f"- {escape(s, 300)}" for s in skipped[:10]]
@@ -388,15 +388,6 @@ def _unreadable(h5py: Any, ds: Any, node: dict[str, Any]) -> str | None:
     if dtype.names and any(dtype[n].hasobject for n in dtype.names):
         return f"{node['dtype']}: values not shown"
     return None
-
-
-def _corner(shape: list[int]) -> tuple[Any, ...]:
-    if not shape:
-        return ()
-    if len(shape) == 1:
-        return (slice(0, min(HEAD, shape[0])),)
-    lead = (0,) * (len(shape) - 2)
-    return (*lead, slice(0, min(CORNER_ROWS, shape[-2])), slice(0, min(CORNER_COLS, shape[-1])))
 
 
 def _cost(
@@ -461,44 +452,15 @@ def _remaining(reader: BudgetedReader) -> int:
     return reader.remaining
 
 
-def _stats(np: Any, data: Any) -> dict[str, Any] | None:
-    if data.dtype.kind not in "biuf" or data.size == 0:
-        return None
-    values = data.astype(np.float64, copy=False).ravel()
-    nans = int(np.isnan(values).sum())
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return {"nan": nans}
-    return {
-        "min": _jsonable(finite.min()),
-        "max": _jsonable(finite.max()),
-        "mean": _jsonable(finite.mean()),
-        "std": _jsonable(finite.std()),
-        "nan": nans,
-    }
-
-
-def _sample_block(np: Any, node: dict[str, Any], data: Any) -> str:
-    parts: list[str] = []
-    stats = node.get("stats")
-    if stats:
-        parts += [f"{k} {_number(v)}" for k, v in stats.items() if k != "nan"]
-        if stats.get("nan"):
-            parts.append(f"{stats['nan']} NaN")
-    shape = node["shape"]
-    if len(shape) > 2:
-        parts.append("corner [" + ", ".join(["0"] * (len(shape) - 2) + [":", ":"]) + "]")
-    with np.printoptions(threshold=200, linewidth=120, precision=5, suppress=True):
-        if data.dtype.kind in "OSUV" or data.dtype.names:
-            text = _value_text(data, 600) if data.ndim else repr(data.item())[:ATTR_VALUE_CHARS]
-        else:
-            text = np.array2string(data, separator=" ")
+def _sample_block(node: dict[str, Any], data: Any) -> str:
+    stats = format_stats(node["stats"]) if node.get("stats") else ""
+    parts = [part for part in (stats, corner_label(node["shape"])) if part]
+    if data.dtype.kind in "OSUV" or data.dtype.names:
+        text = _value_text(data, 600) if data.ndim else repr(data.item())[:ATTR_VALUE_CHARS]
+    else:
+        text = values_text(data)
     head = escape(" · ".join(parts), 400) + "\n\n" if parts else ""
     return head + code_block(text)
-
-
-def _number(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 # --- helpers ----------------------------------------------------------------------------

@@ -9,16 +9,15 @@ import struct
 from typing import Any
 
 from ..errors import CorruptArtifact
-from .arrays import array_stats, stats_text, values_block
 from .budget import BudgetedReader, BudgetExceeded
 from .markdown import code_span, escape, table
 from .section import Section
+from .stats import HEAD, array_stats, format_stats, values_block, widen_bfloat16
 
 MAX_HEADER = 100_000_000  # the safetensors library's own limit
 LISTED = 40
 SAMPLED_MAX_BYTES = 64 * 1024  # tensors at most this big get a head and statistics
 SAMPLED = 8
-HEAD = 10
 ITEMSIZE = {
     "BOOL": 1,
     "U8": 1,
@@ -213,7 +212,7 @@ def _sample(
             return
         array = np.frombuffer(data, dtype=dtype)
         if tensor["dtype"] == "BF16":  # the top half of a float32
-            array = (array.astype(np.uint32) << 16).view(np.float32)
+            array = widen_bfloat16(array)
         array = array.reshape(tensor["shape"])
         stats = array_stats(array)
         if stats:
@@ -222,7 +221,7 @@ def _sample(
         head = array if array.ndim == 0 else array.reshape(-1)[:HEAD]
         title = f"**{code_span(tensor['name'])}**"
         if stats:
-            title += f" · {escape(stats_text(stats))}"
+            title += f" · {escape(format_stats(stats))}"
         section.lines.append(f"{title}\n\n{values_block(head)}")
 
 

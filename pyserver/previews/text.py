@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Any
 
 from .budget import BudgetedReader, BudgetExceeded
 from .markdown import code_block, format_size
@@ -172,27 +173,17 @@ def text_section(reader: BudgetedReader, sample: TextSample) -> Section:
     skipped = max(0, tail_start - head_end)
     consumed = sample.bom + sum(sample.byte_length(line) for line in lines)
     estimate = round(sample.size * len(lines) / consumed) if consumed else 0
-    blocks = [code_block("\n".join(clean_line(line) for line in head))]
+    blocks = [_lines_block(head)]
     if skipped:
         blocks.append(f"*… {skipped:,} bytes ({format_size(skipped)}) skipped …*")
     if tail:
-        blocks.append(code_block("\n".join(clean_line(line) for line in tail)))
+        blocks.append(_lines_block(tail))
     elif not sample.tail:
         blocks.append("*The end of the file was not read: the byte budget is spent.*")
-    return Section(
-        "text",
-        f"Text · {sample.encoding} · ≈ {estimate:,} lines (estimated)",
-        blocks,
-        truncated=True,
-        fields={
-            "encoding": sample.encoding,
-            "lines": [clean_line(line) for line in head],
-            "tailLines": [clean_line(line) for line in tail],
-            "lineCount": None,
-            "lineEstimate": estimate,
-            "skippedBytes": skipped,
-        },
-    )
+    summary = f"Text · {sample.encoding} · ≈ {estimate:,} lines (estimated)"
+    section = _section(sample, summary, blocks, head, tail, None, skipped, truncated=True)
+    section.fields["lineEstimate"] = estimate
+    return section
 
 
 def _whole_text(sample: TextSample, lines: list[str]) -> Section:
@@ -202,26 +193,39 @@ def _whole_text(sample: TextSample, lines: list[str]) -> Section:
         hidden = lines[HEAD_LINES:-TAIL_LINES]
         hidden_bytes = sum(sample.byte_length(line) for line in hidden)
         blocks = [
-            code_block("\n".join(clean_line(line) for line in head)),
+            _lines_block(head),
             f"*… {len(hidden):,} lines ({format_size(hidden_bytes)}) skipped …*",
-            code_block("\n".join(clean_line(line) for line in tail)),
+            _lines_block(tail),
         ]
     else:
         head, tail, hidden_bytes = lines, [], 0
-        blocks = [code_block("\n".join(clean_line(line) for line in lines))] if lines else []
+        blocks = [_lines_block(lines)] if lines else []
     if not lines:
         blocks = ["*Empty file.*" if sample.size == 0 else "*Only a byte-order mark.*"]
     summary = f"Text · {sample.encoding} · {count:,} line{'s' if count != 1 else ''}"
-    return Section(
-        "text",
-        summary,
-        blocks,
-        truncated=bool(tail),
-        fields={
-            "encoding": sample.encoding,
-            "lines": [clean_line(line) for line in head],
-            "tailLines": [clean_line(line) for line in tail],
-            "lineCount": count,
-            "skippedBytes": hidden_bytes,
-        },
-    )
+    return _section(sample, summary, blocks, head, tail, count, hidden_bytes, bool(tail))
+
+
+def _lines_block(lines: list[str]) -> str:
+    return code_block("\n".join(clean_line(line) for line in lines))
+
+
+def _section(
+    sample: TextSample,
+    summary: str,
+    blocks: list[str],
+    head: list[str],
+    tail: list[str],
+    count: int | None,
+    skipped: int,
+    truncated: bool,
+) -> Section:
+    """The text section; `count` is None when only part of the file was read."""
+    fields: dict[str, Any] = {
+        "encoding": sample.encoding,
+        "lines": [clean_line(line) for line in head],
+        "tailLines": [clean_line(line) for line in tail],
+        "lineCount": count,
+        "skippedBytes": skipped,
+    }
+    return Section("text", summary, blocks, truncated=truncated, fields=fields)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .pickle_model import Call, Global, PersistentRef
+from .stats import array_stats, widen_bfloat16
 
 # Storage class (torch.<Name>) -> (dtype, element size).
 STORAGE_DTYPES: dict[str, tuple[str, int]] = {
@@ -439,8 +440,8 @@ def storage_from(ref: Any, dtype_override: tuple[str, int] | None = None) -> Sto
 
 
 def tensor_stats(tensor: TensorInfo, data: bytes, little_endian: bool) -> dict[str, Any] | None:
-    """min/max/mean/std/nan/inf of the tensor's elements; `data` holds the storage bytes
-    from the tensor's offset (its span). None for dtypes numpy does not hold."""
+    """stats.array_stats of the tensor's elements; `data` holds the storage bytes from the
+    tensor's offset (its span). None for dtypes numpy does not hold."""
     import numpy as np
     from numpy.lib.stride_tricks import as_strided
 
@@ -456,44 +457,9 @@ def tensor_stats(tensor: TensorInfo, data: bytes, little_endian: bool) -> dict[s
     if flat.dtype.byteorder not in ("=", "|"):
         flat = flat.astype(flat.dtype.newbyteorder("="))
     if tensor.dtype == "bfloat16":
-        flat = (flat.astype(np.uint32) << 16).view(np.float32)
+        flat = widen_bfloat16(flat)
     strides = tuple(s * flat.itemsize for s in tensor.stride)
     values = as_strided(flat, shape=tensor.shape, strides=strides, writeable=False)
     if tensor.dtype == "bool":
         values = values != 0
-    return _summary(np, values)
-
-
-def _summary(np: Any, values: Any) -> dict[str, Any]:
-    stats: dict[str, Any] = {}
-    if values.dtype.kind == "f":
-        wide = values.astype(np.float64)
-        finite = np.isfinite(wide)
-        stats["nan"] = int(np.isnan(wide).sum())
-        stats["inf"] = int(np.isinf(wide).sum())
-        good = wide[finite] if stats["nan"] or stats["inf"] else wide.ravel()
-    elif values.dtype.kind == "b":
-        good = values.ravel().astype(np.float64)
-    else:
-        good = values.ravel()
-    if good.size:
-        stats["min"] = _number(good.min())
-        stats["max"] = _number(good.max())
-        as_float = good.astype(np.float64)
-        stats["mean"] = float(as_float.mean())
-        stats["std"] = float(as_float.std())
-    return stats
-
-
-def _number(value: Any) -> float | int:
-    return int(value) if hasattr(value, "dtype") and value.dtype.kind in "iub" else float(value)
-
-
-def format_stat(value: Any) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return str(value)
-        return f"{value:.4g}"
-    return "–"
+    return array_stats(values)

@@ -21,12 +21,12 @@ from .pickle_model import Call, Global, PersistentRef
 from .pickle_vm import PickleError, Unpickled, read_pickle
 from .safety import assess
 from .section import Section
+from .stats import STAT_KEYS, format_number
 from .torch_tensors import (
     ModuleNode,
     TensorInfo,
     Walk,
     find_tensors,
-    format_stat,
     key_text,
     short_class,
     tensor_stats,
@@ -277,15 +277,10 @@ def _zip_storage_bytes(
     if entry is None or entry.method != STORED:
         stats.skipped_other += 1
         return None
-    start = tensor.offset * storage.itemsize
-    length = tensor.span * storage.itemsize
-    if start + length > entry.compressed_size:
-        stats.skipped_other += 1
-        tensor.note = "extends past its storage record"
+    span = _byte_span(tensor, entry.compressed_size, limit, stats)
+    if span is None:
         return None
-    if length > limit:
-        stats.skipped_budget += 1
-        return None
+    start, length = span
     # The local header is read with the bytes, in one range when the tensor starts its storage.
     try:
         offset, head = data_offset(reader, entry, start + length if start < 4096 else 0)
@@ -411,14 +406,10 @@ def _legacy_storage_bytes(
         stats.skipped_other += 1
         return None
     offset, nbytes = place
-    start = tensor.offset * storage.itemsize
-    length = tensor.span * storage.itemsize
-    if start + length > nbytes:
-        stats.skipped_other += 1
+    span = _byte_span(tensor, nbytes, limit - 8, stats)  # 8: the storage's element count
+    if span is None:
         return None
-    if length + 8 > limit:
-        stats.skipped_budget += 1
-        return None
+    start, length = span
     if start < 4096:
         data = reader.read_range(offset, 8 + start + length)
         count, body = data[:8], data[8 + start :]
@@ -433,6 +424,25 @@ def _legacy_storage_bytes(
 
 
 # --- shared ------------------------------------------------------------------------------
+
+
+def _byte_span(
+    tensor: TensorInfo, stored: int, limit: int, stats: _Stats
+) -> tuple[int, int] | None:
+    """(start, length) in bytes of the tensor's elements in its storage of `stored` bytes;
+    None, counted in `stats`, when they lie past its end or cost more than `limit`."""
+    storage = tensor.storage
+    assert storage is not None
+    start = tensor.offset * storage.itemsize
+    length = tensor.span * storage.itemsize
+    if start + length > stored:
+        stats.skipped_other += 1
+        tensor.note = "extends past its storage record"
+        return None
+    if length > limit:
+        stats.skipped_budget += 1
+        return None
+    return start, length
 
 
 def _compute_stats(
@@ -612,7 +622,7 @@ def _tensor_table(tensors: list[TensorInfo]) -> str:
         row = [name, escape(t.dtype, 30), escape(_shape(t.shape), 60), f"{t.numel:,}"]
         if with_stats:
             s = t.stats or {}
-            row += [escape(format_stat(s.get(k))) for k in ("min", "max", "mean", "std")]
+            row += [escape(format_number(s.get(k), 4)) for k in STAT_KEYS]
         if with_bad:
             s = t.stats or {}
             row.append(f"{s.get('nan', 0)}/{s.get('inf', 0)}" if s else "–")

@@ -8,23 +8,16 @@ import re
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pytest
+from helpers import preview
 
-from pyserver import service
-from pyserver.backends import Catalog
 from pyserver.errors import CorruptArtifact
 from pyserver.previews.archives import preview_tar_stream, unsafe_member_name
-from pyserver.previews.budget import Budget
-from pyserver.uris import file_uri
 
 HOSTILE = ["../evil.txt", "/abs.txt", "C:\\win.txt", "a/../../up.txt", "`tick`[x](http://e)<b>.csv"]
-
-
-def preview(path: Path, **budget: int) -> dict[str, Any]:
-    return service.preview(Catalog(), file_uri(path), Budget(**budget))
 
 
 def outside_code_spans(markdown: str) -> str:

@@ -9,19 +9,12 @@ from typing import Any, Literal
 
 import numpy as np
 import pytest
+from helpers import preview
 from safetensors.numpy import save_file
 
-from pyserver import service
-from pyserver.backends import Catalog
 from pyserver.errors import CorruptArtifact
 from pyserver.previews.arrays import parse_header
-from pyserver.previews.budget import Budget
 from pyserver.previews.detect import detect_kind
-from pyserver.uris import file_uri
-
-
-def preview(path: Path, **budget: int) -> dict[str, Any]:
-    return service.preview(Catalog(), file_uri(path), Budget(**budget))
 
 
 def save(path: Path, array: Any, **options: Any) -> Path:
@@ -42,8 +35,22 @@ def test_1d_array_head_and_stats(tmp_path: Path) -> None:
         "mean": 9.5,
         "std": pytest.approx(5.766, rel=1e-3),
         "nan": 0,
+        "inf": 0,
     }
     assert "[0. 1. 2. 3. 4. 5. 6. 7. 8. 9.]" in result["markdown"]
+
+
+def test_stats_count_nan_and_inf_and_keep_integers_exact(tmp_path: Path) -> None:
+    floats = np.array([1.0, np.nan, -np.inf, 3.0, np.inf])
+    result = preview(save(tmp_path / "f.npy", floats))
+    assert result["stats"] == {"min": 1.0, "max": 3.0, "mean": 2.0, "std": 1.0, "nan": 1, "inf": 2}
+    assert "min 1 · max 3 · mean 2 · std 1 · 1 NaN · 2 inf" in result["markdown"]
+    big = 2**53 + 1  # not a float64
+    ints = preview(save(tmp_path / "i.npy", np.array([big, -3], dtype="<i8")))
+    assert ints["stats"]["max"] == big and ints["stats"]["min"] == -3
+    assert f"max {big}" in ints["markdown"]
+    empty = preview(save(tmp_path / "n.npy", np.array([np.nan, np.inf])))
+    assert empty["stats"] == {"nan": 1, "inf": 1}
 
 
 @pytest.mark.parametrize("order", ["C", "F"])

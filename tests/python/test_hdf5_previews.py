@@ -11,18 +11,12 @@ import h5py
 import hdf5plugin
 import numpy as np
 import pytest
+from helpers import preview
 
-from pyserver import service
-from pyserver.backends import Catalog
 from pyserver.errors import CorruptArtifact
 from pyserver.previews.budget import Budget
-from pyserver.uris import file_uri
 
 HOSTILE = "<script>alert(1)</script> [click](http://evil) `tick`"
-
-
-def preview(path: Path, **budget: int) -> dict[str, Any]:
-    return service.preview(Catalog(), file_uri(path), Budget(**budget))
 
 
 def nodes(tree: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -133,6 +127,7 @@ def test_corners_decode_every_filter_and_match_h5py(rich: Path) -> None:
         "mean": 499.5,
         "std": pytest.approx(288.675, rel=1e-4),
         "nan": 0,
+        "inf": 0,
     }
     assert tree["/nan"]["stats"]["nan"] == 1 and tree["/nan"]["stats"]["max"] == 3.0
     assert "stats" not in tree["/grp/gz"]  # 480 KB: too big for statistics

@@ -11,19 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import CountingReader, preview
 from PIL import Image
 
-from pyserver import service
-from pyserver.backends import Catalog
 from pyserver.errors import CorruptArtifact
 from pyserver.previews.budget import MAX_MARKDOWN_CHARS, Budget
 from pyserver.previews.images import THUMBNAIL_BASE64_CHARS
 from pyserver.previews.preview import preview_file
 from pyserver.uris import file_uri
-
-
-def preview(path: Path, **budget: int) -> dict[str, Any]:
-    return service.preview(Catalog(), file_uri(path), Budget(**budget))
 
 
 def noisy(size: tuple[int, int], mode: str = "RGB") -> Image.Image:
@@ -43,23 +38,6 @@ def thumbnail_of(result: dict[str, Any]) -> Image.Image:
     assert uri.startswith("data:image/png;base64,")
     data = base64.b64decode(uri.removeprefix("data:image/png;base64,"))
     return Image.open(io.BytesIO(data))
-
-
-class CountingReader:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.reads: list[tuple[int, int]] = []
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    def read_range(self, offset: int, length: int) -> bytes:
-        self.reads.append((offset, length))
-        return self.data[offset : offset + length]
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.mark.parametrize(

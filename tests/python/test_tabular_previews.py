@@ -5,16 +5,14 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import CountingReader, preview
 
-from pyserver import service
-from pyserver.backends import Catalog
 from pyserver.errors import CorruptArtifact
 from pyserver.previews.budget import MAX_MARKDOWN_CHARS, Budget
 from pyserver.previews.markdown import escape
@@ -22,25 +20,6 @@ from pyserver.previews.preview import preview_file
 from pyserver.uris import file_uri
 
 HOSTILE = ["<script>alert(1)</script>", "a|b", "[x](javascript:y)", "**bold**", "`tick`"]
-
-
-def preview(path: Path, **budget: int) -> dict[str, Any]:
-    return service.preview(Catalog(), file_uri(path), Budget(**budget))
-
-
-class CountingReader:
-    def __init__(self, path: Path) -> None:
-        self.file = path.open("rb")
-        self.size = path.stat().st_size
-        self.reads: list[tuple[int, int]] = []
-
-    def read_range(self, offset: int, length: int) -> bytes:
-        self.reads.append((offset, length))
-        self.file.seek(offset)
-        return self.file.read(length)
-
-    def close(self) -> None:
-        self.file.close()
 
 
 def table_rows(markdown: str) -> list[list[str]]:

@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import CountingReader, preview
 
-from pyserver import service
-from pyserver.backends import Catalog
 from pyserver.previews.budget import MAX_MARKDOWN_CHARS, Budget
 from pyserver.previews.preview import preview_file
 from pyserver.previews.text import HEAD_BYTES, TAIL_BYTES, WHOLE_FILE_BYTES
-from pyserver.uris import file_uri
-
-
-def preview(path: Path, **budget: int) -> dict[str, Any]:
-    return service.preview(Catalog(), file_uri(path), Budget(**budget))
-
-
-class CountingReader:
-    """A file in memory that records every ranged read."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.reads: list[tuple[int, int]] = []
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
-
-    def read_range(self, offset: int, length: int) -> bytes:
-        self.reads.append((offset, length))
-        return self.data[offset : offset + length]
-
-    def close(self) -> None:
-        pass
 
 
 def log_lines(count: int) -> str:

@@ -12,18 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import preview
 
-from pyserver import service
-from pyserver.backends import Catalog
 from pyserver.errors import CorruptArtifact
-from pyserver.previews.budget import Budget
-from pyserver.uris import file_uri
 
 torch = pytest.importorskip("torch")
-
-
-def preview(path: Path, **budget: int) -> dict[str, Any]:
-    return service.preview(Catalog(), file_uri(path), Budget(**budget))
 
 
 def tensors(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
