@@ -33,7 +33,9 @@ export interface ArtifactNode {
 export interface Finding {
   severity: 'info' | 'warning' | 'danger';
   message: string;
-  global?: string;
+  global?: string | null; // the module.name a pickle would import, when the finding is about one
+  call?: string | null; // the call with its arguments, e.g. os.system('…')
+  member?: string; // the archive member the finding is about
 }
 
 export interface Preview {

@@ -112,7 +112,7 @@ export function verdictBanner(verdict: Preview['safety']['verdict'], findings: r
   const items = findings.map(
     (finding) =>
       `<li class="finding severity-${severityClass(finding.severity)}">${escapeHtml(finding.message)}${
-        finding.global === undefined ? '' : ` <code>${escapeHtml(finding.global)}</code>`
+        !finding.global ? '' : ` <code>${escapeHtml(finding.global)}</code>`
       }</li>`,
   );
   const list = items.length === 0 ? '' : `<ul class="findings">${items.join('')}</ul>`;

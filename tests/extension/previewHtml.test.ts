@@ -210,6 +210,7 @@ describe('verdict banner', () => {
       { severity: 'danger', message: 'imports posix.system, which can run code', global: 'posix.system' },
       { severity: 'warning', message: 'imports mylib.Model, not known to be safe' },
       { severity: 'bogus' as 'info', message: 'x' },
+      { severity: 'warning', message: 'truncated pickle', global: null, call: null },
     ]);
     assert.ok(
       banner.includes(
@@ -218,6 +219,7 @@ describe('verdict banner', () => {
     );
     assert.ok(banner.includes('<li class="finding severity-warning">imports mylib.Model, not known to be safe</li>'));
     assert.ok(banner.includes('<li class="finding severity-info">x</li>'));
+    assert.ok(banner.includes('<li class="finding severity-warning">truncated pickle</li>')); // the server sends null
     assert.ok(!verdictBanner('safe', []).includes('<ul'));
   });
 });
