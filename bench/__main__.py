@@ -1,13 +1,13 @@
-"""Run the benchmarks: `python -m bench` runs them all (startup, then preview);
-`python -m bench preview` or `python -m bench startup` runs one."""
+"""Run the benchmarks: `python -m bench` runs them all (startup, preview, then remote);
+`python -m bench preview`, `python -m bench startup` or `python -m bench remote` runs one."""
 
 from __future__ import annotations
 
 import argparse
 
-from . import preview, startup
+from . import preview, remote, startup
 
-BENCHMARKS = {"startup": startup.main, "preview": preview.main}
+BENCHMARKS = {"startup": startup.main, "preview": preview.main, "remote": remote.main}
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +22,104 @@ PREVIEW_MEMORY_MB = (2048, 256, 1 << 20)
 
 
 @dataclass(frozen=True)
+class DatastoreConfig:
+    """One entry of `amlArtifacts.datastores`: a blob container reachable without a workspace.
+    Exactly one way in: `connection_string`, else `account_url` with a SAS token, an account
+    key, or (neither) azure-identity's DefaultAzureCredential. Secrets stay out of repr."""
+
+    name: str
+    container: str
+    account_url: str | None = None
+    connection_string: str | None = field(default=None, repr=False)
+    sas_token: str | None = field(default=None, repr=False)
+    account_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_json(cls, raw: Any, index: int) -> DatastoreConfig | None:
+        """The entry, or None (logged, never with its secrets) when it is unusable."""
+        label = f"datastores[{index}]"
+        if not isinstance(raw, dict):
+            log.warning("Ignoring %s: expected an object, got %s", label, type(raw).__name__)
+            return None
+        name, container = raw.get("name"), raw.get("container")
+        if not isinstance(name, str) or not _DATASTORE_NAME.match(name):
+            log.warning("Ignoring %s: name must be letters, digits, '_', '-' or '.'", label)
+            return None
+        label = f"{label} ({name})"
+        if not isinstance(container, str) or not container.strip():
+            log.warning("Ignoring %s: container is missing", label)
+            return None
+        account_url, conn = raw.get("accountUrl"), raw.get("connectionString")
+        account_url = account_url.strip() if isinstance(account_url, str) else None
+        conn = conn.strip() if isinstance(conn, str) else None
+        if not conn and not account_url:
+            log.warning("Ignoring %s: give accountUrl (+ credential) or connectionString", label)
+            return None
+        if account_url and not account_url.lower().startswith(("https://", "http://")):
+            log.warning("Ignoring %s: accountUrl must start with https://", label)
+            return None
+        if account_url and "?" in account_url:
+            log.warning(
+                "Ignoring %s: put the SAS token in credential.sasToken, not in accountUrl", label
+            )
+            return None
+        credential = raw.get("credential")
+        sas = key = None
+        if isinstance(credential, dict):
+            sas = (
+                credential.get("sasToken") if isinstance(credential.get("sasToken"), str) else None
+            )
+            key = (
+                credential.get("accountKey")
+                if isinstance(credential.get("accountKey"), str)
+                else None
+            )
+            if not sas and not key:
+                log.warning("Ignoring %s: credential needs sasToken or accountKey", label)
+                return None
+        elif credential is not None:
+            log.warning("Ignoring %s: credential must be an object", label)
+            return None
+        return cls(
+            name,
+            container.strip(),
+            account_url or None,
+            conn or None,
+            sas.strip().lstrip("?") if sas else None,
+            key.strip() if key else None,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        raw: dict[str, Any] = {"name": self.name, "container": self.container}
+        if self.account_url:
+            raw["accountUrl"] = self.account_url
+        if self.connection_string:
+            raw["connectionString"] = self.connection_string
+        if self.sas_token:
+            raw["credential"] = {"sasToken": self.sas_token}
+        elif self.account_key:
+            raw["credential"] = {"accountKey": self.account_key}
+        return raw
+
+    def secrets(self) -> list[str]:
+        """What must never appear in a message or a log line."""
+        found = [s for s in (self.sas_token, self.account_key) if s]
+        for part in (self.connection_string or "").split(";"):
+            key, _, value = part.partition("=")
+            if key.strip().lower() in ("accountkey", "sharedaccesssignature") and value:
+                found.append(value)
+        return found
+
+
+_DATASTORE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
+
+
+@dataclass(frozen=True)
 class Settings:
     local_workspaces: tuple[Path, ...] = ()
     preview_workers: int = PREVIEW_WORKERS[0]
     preview_memory_mb: int = PREVIEW_MEMORY_MB[0]
+    datastores: tuple[DatastoreConfig, ...] = ()
 
     @classmethod
     def from_json(cls, raw: Any) -> Settings:
@@ -48,6 +143,7 @@ class Settings:
             local_workspaces=tuple(dict.fromkeys(paths)),
             preview_workers=_bounded_int(raw, "previewWorkers", *PREVIEW_WORKERS),
             preview_memory_mb=_bounded_int(raw, "previewMemoryMB", *PREVIEW_MEMORY_MB),
+            datastores=_datastores(raw.get("datastores")),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -57,7 +153,26 @@ class Settings:
             "localWorkspaces": [str(path) for path in self.local_workspaces],
             "previewWorkers": self.preview_workers,
             "previewMemoryMB": self.preview_memory_mb,
+            "datastores": [store.to_json() for store in self.datastores],
         }
+
+
+def _datastores(raw: Any) -> tuple[DatastoreConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        log.warning("datastores must be a list of objects, got %s", type(raw).__name__)
+        return ()
+    stores: dict[str, DatastoreConfig] = {}
+    for index, entry in enumerate(raw):
+        store = DatastoreConfig.from_json(entry, index)
+        if store is None:
+            continue
+        if store.name in stores:
+            log.warning("Ignoring datastores[%d]: the name %s is used twice", index, store.name)
+            continue
+        stores[store.name] = store
+    return tuple(stores.values())
 
 
 def _bounded_int(raw: dict[str, Any], key: str, default: int, low: int, high: int) -> int:

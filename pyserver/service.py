@@ -38,9 +38,13 @@ def preview(catalog: Catalog, uri: str, budget: Budget | None = None) -> dict[st
         return preview_node(node, catalog.metadata(uri), listing)
     reader = catalog.open(uri)
     try:
-        return preview_file(node.uri, node.name, reader, budget)
+        result = preview_file(node.uri, node.name, reader, budget)
     finally:
         reader.close()
+    fetched = getattr(reader, "network_bytes", None)
+    if isinstance(fetched, int):  # remote readers: bytes that crossed the network (cache misses)
+        result["networkBytes"] = fetched
+    return result
 
 
 class Previews(Protocol):

@@ -10,6 +10,16 @@ export interface ArtifactSettings {
   python: string;
   previewWorkers: number;
   previewMemoryMB: number;
+  datastores: DatastoreSetting[];
+}
+
+/** One blob datastore of amlArtifacts.datastores; the server validates it further. */
+export interface DatastoreSetting {
+  name: string;
+  container: string;
+  accountUrl?: string;
+  connectionString?: string;
+  credential?: { sasToken?: string; accountKey?: string };
 }
 
 interface Bounds {
@@ -41,7 +51,50 @@ export function normalizeSettings(
     python: typeof raw.python === 'string' ? expand(raw.python) : '',
     previewWorkers: clamp(raw.previewWorkers, PREVIEW_WORKERS),
     previewMemoryMB: clamp(raw.previewMemoryMB, PREVIEW_MEMORY_MB),
+    datastores: normalizeDatastores(raw.datastores),
   };
+}
+
+/** Entries with a name and a container, reduced to the keys the server reads (it logs and
+ * skips entries it cannot use, without their secrets). */
+export function normalizeDatastores(raw: unknown): DatastoreSetting[] {
+  if (!Array.isArray(raw)) {
+    return [];
+  }
+  const text = (value: unknown): string | undefined =>
+    typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+  const stores: DatastoreSetting[] = [];
+  for (const item of raw as unknown[]) {
+    if (typeof item !== 'object' || item === null) {
+      continue;
+    }
+    const entry = item as Record<string, unknown>;
+    const name = text(entry.name);
+    const container = text(entry.container);
+    if (name === undefined || container === undefined) {
+      continue;
+    }
+    const store: DatastoreSetting = { name, container };
+    const accountUrl = text(entry.accountUrl);
+    const connectionString = text(entry.connectionString);
+    if (accountUrl !== undefined) {
+      store.accountUrl = accountUrl;
+    }
+    if (connectionString !== undefined) {
+      store.connectionString = connectionString;
+    }
+    if (typeof entry.credential === 'object' && entry.credential !== null) {
+      const credential = entry.credential as Record<string, unknown>;
+      const sasToken = text(credential.sasToken);
+      const accountKey = text(credential.accountKey);
+      store.credential = {
+        ...(sasToken === undefined ? {} : { sasToken }),
+        ...(accountKey === undefined ? {} : { accountKey }),
+      };
+    }
+    stores.push(store);
+  }
+  return stores;
 }
 
 export function clampPageSize(value: unknown): number {

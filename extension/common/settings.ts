@@ -12,6 +12,7 @@ export function readSettings(): ArtifactSettings {
       python: config.get('python'),
       previewWorkers: config.get('previewWorkers'),
       previewMemoryMB: config.get('previewMemoryMB'),
+      datastores: config.get('datastores'),
     },
     homedir(),
   );

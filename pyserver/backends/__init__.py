@@ -1,5 +1,6 @@
-"""Routing URIs to backends. Today every location resolves to the local backend; remote
-backends (Azure ML, blob datastores) plug in here."""
+"""Routing URIs to backends: `azureml://datastores/<name>/...` naming a datastore of
+`amlArtifacts.datastores` goes to the blob backend (backends/blob.py); every other form
+resolves in the local workspaces (backends/local.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..errors import NotFound
 from ..model import Node, Page
-from ..uris import file_uri, parse_uri
+from ..uris import DatastorePath, file_uri, parse_uri
 from .base import FileEntry, RangeReader, clamp_page_size
+from .blob import BlobDatastores, datastore_uri, missing_datastore
 from .local import LocalWorkspaces
 
 
@@ -21,36 +24,78 @@ class Catalog:
         self, settings: Settings | None = None, opened_folders: Sequence[Path] = ()
     ) -> None:
         self.local = LocalWorkspaces()
+        self.blob = BlobDatastores()
         self.configure(settings or Settings(), opened_folders)
 
     def configure(self, settings: Settings, opened_folders: Sequence[Path] | None = None) -> None:
         self.local.configured = list(settings.local_workspaces)
+        self.blob.configure(settings.datastores)
         if opened_folders is not None:
             self.local.opened_folders = list(opened_folders)
 
     def canonical(self, uri: str) -> str:
-        """The file URI a location resolves to (every accepted form, see docs/uris.md)."""
-        return file_uri(self.local.resolve(parse_uri(uri)))
+        """The URI a location resolves to (every accepted form, see docs/uris.md): a
+        configured datastore's `azureml://datastores/...` URI, else a file URI."""
+        remote = self._remote(uri)
+        if remote is not None:
+            return datastore_uri(*remote)
+        return file_uri(self._local_path(uri))
 
     def roots(self) -> list[Node]:
-        return self.local.roots()
+        return self.local.roots() + self.blob.roots()
 
     def stat(self, uri: str) -> Node:
+        remote = self._remote(uri)
+        if remote is not None:
+            return self.blob.stat(*remote)
         return self.local.stat(self.canonical(uri))
 
     def children(
         self, uri: str, page_token: str | None = None, page_size: int | None = None
     ) -> Page:
-        return self.local.children(self.canonical(uri), page_token, clamp_page_size(page_size))
+        size = clamp_page_size(page_size)
+        remote = self._remote(uri)
+        if remote is not None:
+            return self.blob.children(*remote, page_token, size)
+        return self.local.children(self.canonical(uri), page_token, size)
 
     def metadata(self, uri: str) -> dict[str, Any]:
+        remote = self._remote(uri)
+        if remote is not None:
+            return self.blob.metadata(*remote)
         return self.local.metadata(self.canonical(uri))
 
     def open(self, uri: str) -> RangeReader:
+        remote = self._remote(uri)
+        if remote is not None:
+            return self.blob.open(*remote)
         return self.local.open(self.canonical(uri))
 
     def walk(self, uri: str) -> Iterator[FileEntry]:
+        remote = self._remote(uri)
+        if remote is not None:
+            return self.blob.walk(*remote)
         return self.local.walk(self.canonical(uri))
+
+    def _remote(self, uri: str) -> tuple[str, str] | None:
+        """(datastore, path) when the URI names a configured blob datastore (short or long
+        form: the datastore name decides)."""
+        location = parse_uri(uri)
+        if isinstance(location, DatastorePath) and self.blob.handles(location.datastore):
+            return location.datastore, location.path
+        return None
+
+    def _local_path(self, uri: str) -> Path:
+        location = parse_uri(uri)
+        try:
+            return self.local.resolve(location)
+        except NotFound as error:
+            if isinstance(location, DatastorePath):
+                raise NotFound(
+                    f"{missing_datastore(location.datastore)} (no local workspace has it).",
+                    uri,
+                ) from None
+            raise error from None
 
 
 __all__ = ["Catalog", "FileEntry", "RangeReader"]

@@ -12,6 +12,7 @@ describe('normalizeSettings', () => {
         python: '/usr/bin/python3',
         previewWorkers: 4,
         previewMemoryMB: 1024,
+        datastores: [{ name: 'blob', container: 'data', connectionString: 'UseDevelopmentStorage=true' }],
       },
       '/home/me',
     );
@@ -22,6 +23,7 @@ describe('normalizeSettings', () => {
       python: '/usr/bin/python3',
       previewWorkers: 4,
       previewMemoryMB: 1024,
+      datastores: [{ name: 'blob', container: 'data', connectionString: 'UseDevelopmentStorage=true' }],
     });
   });
   it('gives the defaults for missing or mistyped values', () => {
@@ -32,7 +34,38 @@ describe('normalizeSettings', () => {
       python: '',
       previewWorkers: 2,
       previewMemoryMB: 2048,
+      datastores: [],
     });
+  });
+  it('passes datastores through with only the keys the server reads', () => {
+    const settings = normalizeSettings(
+      {
+        datastores: [
+          {
+            name: ' remote ',
+            container: 'c',
+            accountUrl: 'https://a.blob.core.windows.net',
+            credential: { sasToken: 'sv=1&sig=x', extra: 1 },
+            color: 'blue',
+          },
+          { name: 'nocontainer' },
+          'nope',
+          null,
+          { name: 'key', container: 'c', accountUrl: 'https://b', credential: { accountKey: 'k', sasToken: 3 } },
+        ],
+      },
+      '/home/me',
+    );
+    assert.deepEqual(settings.datastores, [
+      {
+        name: 'remote',
+        container: 'c',
+        accountUrl: 'https://a.blob.core.windows.net',
+        credential: { sasToken: 'sv=1&sig=x' },
+      },
+      { name: 'key', container: 'c', accountUrl: 'https://b', credential: { accountKey: 'k' } },
+    ]);
+    assert.deepEqual(normalizeSettings({ datastores: { name: 'x' } }, '/h').datastores, []);
   });
   it('keeps the preview pool settings within the bounds the server accepts', () => {
     const settings = normalizeSettings({ previewWorkers: 100, previewMemoryMB: 10 }, '/home/me');

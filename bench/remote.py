@@ -1,0 +1,252 @@
+"""Remote previews over blob storage (a real Azurite) against downloading the whole blob.
+
+Inputs (generated once with the real libraries by bench/preview.py's generators, cached in
+`$AML_BENCH_DATA` or bench/.data/remote-v1/, uploaded once into an Azurite whose data lives
+beside them): a ~500 MB HDF5 file and a ~200 MB torch checkpoint.
+
+Preview: `service.preview` of the blob datastore URI, in process, default budget, a fresh
+catalog (new connection) and a fresh, empty block-cache folder every run: the first hover of
+a file nobody previewed. Reported: bytes fetched from storage (network), bytes the preview
+asked for, wall time; median of PREVIEW_RUNS. Reference, in the same run:
+`download_blob(max_concurrency=8).readinto(file)` of the whole blob. Ratio = download
+median / preview median.
+
+`python -m bench.remote --block-sizes 32,64,128` previews each file at those block sizes
+(KiB) instead: how the block size was chosen (pyserver/backends/blob.py).
+
+Goals (issue 4): <= 2 MiB fetched for HDF5, <= 1 MiB for the checkpoint, a preview >= 20x
+faster than the full download."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._common import REPO_DIR, data_dir, median
+from .preview import make_checkpoint, make_hdf5
+
+GENERATOR_VERSION = "1"
+PREVIEW_RUNS = 5
+DOWNLOAD_RUNS = 3
+CONTAINER = "bench"
+MiB = 1 << 20
+GOAL_HDF5_BYTES = 2 * MiB
+GOAL_CHECKPOINT_BYTES = 1 * MiB
+GOAL_SPEEDUP = 20.0
+
+
+@dataclass
+class Item:
+    label: str
+    blob: str
+    size_target: int
+    goal_bytes: int
+    make: Any
+    preview_s: list[float] = field(default_factory=list)
+    fetched: list[int] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)
+    read: list[int] = field(default_factory=list)
+    download_s: list[float] = field(default_factory=list)
+    size: int = 0
+
+
+def items() -> list[Item]:
+    return [
+        Item("HDF5 500 MB", "data-500mb.h5", 500 * 10**6, GOAL_HDF5_BYTES, make_hdf5),
+        Item(
+            "checkpoint 200 MB",
+            "checkpoint-200mb.pt",
+            200 * 10**6,
+            GOAL_CHECKPOINT_BYTES,
+            make_checkpoint,
+        ),
+    ]
+
+
+def _azurite_module() -> Any:
+    sys.path.insert(0, str(REPO_DIR / "tests" / "python"))
+    import azurite
+
+    return azurite
+
+
+def prepare(folder: Path, work: list[Item]) -> None:
+    for item in work:
+        path = folder / item.blob
+        if not path.exists():
+            print(f"remote: generating {path.name} ...", flush=True)
+            item.make(path, item.size_target)
+        item.size = path.stat().st_size
+
+
+def upload(connection_string: str, folder: Path, work: list[Item]) -> None:
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient.from_connection_string(connection_string)
+    container = service.get_container_client(CONTAINER)
+    with contextlib.suppress(ResourceExistsError):
+        container.create_container()
+    present = {blob.name: blob.size for blob in container.list_blobs()}
+    for item in work:
+        if present.get(item.blob) == item.size:
+            continue
+        print(f"remote: uploading {item.blob} to Azurite ...", flush=True)
+        with (folder / item.blob).open("rb") as stream:
+            container.upload_blob(item.blob, stream, overwrite=True, max_concurrency=8)
+
+
+def preview_once(
+    connection_string: str, item: Item, scratch: Path, block_size: int | None = None
+) -> tuple[float, int, int, int]:
+    from pyserver import service
+    from pyserver.backends import Catalog
+    from pyserver.backends.blob import BLOCK_SIZE
+    from pyserver.backends.blockcache import BlockCache
+    from pyserver.config import Settings
+
+    cache_dir = Path(tempfile.mkdtemp(prefix="blocks-", dir=scratch))
+    settings = Settings.from_json(
+        {
+            "datastores": [
+                {"name": "bench", "container": CONTAINER, "connectionString": connection_string}
+            ]
+        }
+    )
+    catalog = Catalog(settings)
+    catalog.blob._cache = BlockCache(cache_dir)
+    catalog.blob.block_size = block_size or BLOCK_SIZE
+    try:
+        start = time.perf_counter()
+        result = service.preview(catalog, f"azureml://datastores/bench/paths/{item.blob}")
+        elapsed = time.perf_counter() - start
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    if result["summary"].startswith("Preview stopped") or result.get("kind") in ("binary", None):
+        raise RuntimeError(f"{item.blob}: unexpected preview {result['kind']}: {result['summary']}")
+    network = catalog.blob.network
+    return elapsed, network.bytes, network.requests, int(result["bytesRead"])
+
+
+def download_once(connection_string: str, item: Item, scratch: Path) -> float:
+    from azure.storage.blob import BlobServiceClient
+
+    blob = BlobServiceClient.from_connection_string(connection_string).get_blob_client(
+        CONTAINER, item.blob
+    )
+    target = scratch / f"download-{item.blob}"
+    try:
+        start = time.perf_counter()
+        with target.open("wb") as out:
+            blob.download_blob(max_concurrency=8).readinto(out)
+        elapsed = time.perf_counter() - start
+        if target.stat().st_size != item.size:
+            raise RuntimeError(f"download of {item.blob} is incomplete")
+        return elapsed
+    finally:
+        target.unlink(missing_ok=True)
+
+
+def block_size_sweep(
+    connection_string: str, work: list[Item], sizes: list[int], scratch: Path
+) -> None:
+    print("remote: block size sweep (median of 3 cold previews each)")
+    print(f"{'file':<20}{'block':>8}{'fetched':>12}{'requests':>10}{'time ms':>10}")
+    for item in work:
+        for kib in sizes:
+            runs = [preview_once(connection_string, item, scratch, kib << 10) for _ in range(3)]
+            print(
+                f"{item.label:<20}{kib:>6}Ki{median([r[1] for r in runs]) / MiB:>10.2f}Mi"
+                f"{median([r[2] for r in runs]):>10.0f}{median([r[0] for r in runs]) * 1000:>10.0f}"
+            )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench remote")
+    parser.add_argument("--block-sizes", default="", help="KiB, comma separated: sweep instead")
+    args = parser.parse_args(argv if argv is not None else [])
+    azurite = _azurite_module()
+    folder = data_dir() / f"remote-v{GENERATOR_VERSION}"
+    folder.mkdir(parents=True, exist_ok=True)
+    work = items()
+    prepare(folder, work)
+    scratch = Path(tempfile.mkdtemp(prefix="run-", dir=folder))
+    try:
+        with azurite.azurite(folder / "azurite") as connection_string:
+            upload(connection_string, folder, work)
+            if args.block_sizes:
+                sizes = [int(size) for size in args.block_sizes.split(",")]
+                block_size_sweep(connection_string, work, sizes, scratch)
+                return
+            run(connection_string, work, scratch, folder)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run(connection_string: str, work: list[Item], scratch: Path, folder: Path) -> None:
+    print(
+        f"remote: first preview of a blob in Azurite (in process, fresh catalog and empty block "
+        f"cache each run, median of {PREVIEW_RUNS}) vs download_blob(max_concurrency=8)"
+        f".readinto(file) of the whole blob (median of {DOWNLOAD_RUNS}). Inputs: {folder}"
+    )
+    for item in work:  # warm-up: imports (h5py, azure) and Azurite's own caches
+        preview_once(connection_string, item, scratch)
+    for _ in range(PREVIEW_RUNS):
+        for item in work:
+            elapsed, fetched, requests, read = preview_once(connection_string, item, scratch)
+            item.preview_s.append(elapsed)
+            item.fetched.append(fetched)
+            item.requests.append(requests)
+            item.read.append(read)
+    for _ in range(DOWNLOAD_RUNS):
+        for item in work:
+            item.download_s.append(download_once(connection_string, item, scratch))
+    print(
+        f"{'file':<20}{'size':>9}{'fetched':>11}{'% file':>8}{'reqs':>6}{'read':>10}"
+        f"{'preview':>10}{'download':>10}{'ratio':>8}"
+    )
+    results = []
+    ok = True
+    for item in work:
+        fetched = max(item.fetched)
+        preview_s, download_s = median(item.preview_s), median(item.download_s)
+        ratio = download_s / preview_s
+        print(
+            f"{item.label:<20}{item.size / MiB:>7.0f}Mi{fetched / MiB:>9.2f}Mi"
+            f"{100 * fetched / item.size:>7.2f}%{median(item.requests):>6.0f}"
+            f"{median(item.read) / MiB:>8.2f}Mi{preview_s * 1000:>8.0f}ms{download_s:>9.2f}s"
+            f"{ratio:>7.0f}x"
+        )
+        bytes_ok = fetched <= item.goal_bytes
+        speed_ok = ratio >= GOAL_SPEEDUP
+        ok = ok and bytes_ok and speed_ok
+        print(
+            f"  goal: fetched <= {item.goal_bytes / MiB:.0f} MiB: {'met' if bytes_ok else 'MISSED'}"
+            f"; >= {GOAL_SPEEDUP:.0f}x faster than the download: {'met' if speed_ok else 'MISSED'}"
+        )
+        results.append(
+            {
+                "file": item.label,
+                "bytes": item.size,
+                "fetchedBytes": item.fetched,
+                "requests": item.requests,
+                "bytesRead": item.read,
+                "previewSeconds": item.preview_s,
+                "downloadSeconds": item.download_s,
+                "ratio": ratio,
+            }
+        )
+    (data_dir() / "remote-results.json").write_text(json.dumps(results, indent=2))
+    print(f"remote: all goals {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

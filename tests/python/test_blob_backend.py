@@ -1,0 +1,360 @@
+"""Blob datastores (amlArtifacts.datastores) against a real Azurite: paged hierarchical
+listing, ranged previews with the block cache, downloads and the errors users see."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azurite import ACCOUNT_KEY, account_url, free_port, port_of
+from conftest import MANY_BLOBS, RemoteStore
+
+from pyserver import service
+from pyserver.backends import Catalog
+from pyserver.backends.blob import BlobDatastores, datastore_uri, redact
+from pyserver.backends.blockcache import BlockCache
+from pyserver.config import DatastoreConfig, Settings
+from pyserver.errors import CorruptArtifact, NotFound, PermissionDenied, Unavailable
+from pyserver.uris import DatastorePath, parse_uri
+
+MiB = 1 << 20
+ROOT = "azureml://datastores/remote/paths/"
+
+
+def catalog_for(store: RemoteStore, *extra: dict[str, Any]) -> Catalog:
+    return Catalog(Settings.from_json({"datastores": [store.datastore(), *extra]}))
+
+
+@pytest.fixture
+def catalog(azurite_store: RemoteStore, block_cache: Path) -> Catalog:
+    return catalog_for(azurite_store)
+
+
+def names(catalog: Catalog, uri: str) -> list[tuple[str, str, str | None]]:
+    page = catalog.children(uri, None, 1000)
+    return [(n.name, n.kind, n.description) for n in page.items]
+
+
+# -- listing -----------------------------------------------------------------------------
+
+
+def test_roots_list_each_configured_datastore_without_a_request(
+    azurite_store: RemoteStore,
+) -> None:
+    broken = {"name": "offline", "container": "x", "accountUrl": "http://127.0.0.1:9/acct"}
+    roots = catalog_for(azurite_store, broken).roots()
+    assert [(n.name, n.kind, n.uri, n.has_children) for n in roots] == [
+        ("remote", "datastore", ROOT, True),
+        ("offline", "datastore", "azureml://datastores/offline/paths/", True),
+    ]
+    assert roots[0].description == "blob · devstoreaccount1/artifacts"
+
+
+def test_hierarchical_listing_with_datasets_at_the_top(catalog: Catalog) -> None:
+    assert names(catalog, ROOT) == [
+        ("download", "folder", "dataset"),
+        ("many", "folder", "dataset"),
+        ("nested", "folder", "dataset"),
+        ("outputs", "folder", "dataset"),
+        ("top.txt", "file", None),
+    ]
+    assert names(catalog, ROOT + "nested") == [("a", "folder", None), ("e.txt", "file", None)]
+    assert names(catalog, ROOT + "nested/a") == [("b", "folder", None), ("d.txt", "file", None)]
+    assert names(catalog, ROOT + "nested/a/b") == [
+        ("deeper", "folder", None),
+        ("c.txt", "file", None),
+    ]
+
+
+def test_paging_follows_azure_continuation_tokens(catalog: Catalog) -> None:
+    seen: list[str] = []
+    token = None
+    pages = 0
+    while True:
+        page = catalog.children(ROOT + "many", token, 100)
+        pages += 1
+        assert len(page.items) == 100
+        seen += [node.name for node in page.items]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert pages == MANY_BLOBS // 100
+    assert seen == [f"file-{index:04d}.txt" for index in range(MANY_BLOBS)]
+
+
+def test_node_uris_round_trip(catalog: Catalog) -> None:
+    for node in catalog.children(ROOT + "nested/a", None, 10).items:
+        location = parse_uri(node.uri)
+        assert isinstance(location, DatastorePath)
+        assert catalog.canonical(node.uri) == node.uri
+        assert catalog.stat(node.uri) == node
+    long_form = (
+        "azureml://subscriptions/s/resourcegroups/rg/workspaces/w/datastores/remote/paths/top.txt"
+    )
+    assert catalog.canonical(long_form) == ROOT + "top.txt"
+    odd = datastore_uri("remote", "a dir/100% #1.txt")
+    assert parse_uri(odd) == DatastorePath("remote", "a dir/100% #1.txt")
+    assert datastore_uri("remote", "a dir/100% #1.txt") == odd
+
+
+def test_stat_file_folder_datastore_and_missing(catalog: Catalog) -> None:
+    file = catalog.stat(ROOT + "top.txt")
+    assert (file.kind, file.size, file.has_children, file.downloadable) == ("file", 11, False, True)
+    assert file.modified and file.modified.endswith("Z")
+    folder = catalog.stat(ROOT + "nested/a/b")
+    assert (folder.kind, folder.name, folder.has_children) == ("folder", "b", True)
+    assert catalog.stat(ROOT).kind == "datastore"
+    with pytest.raises(NotFound):
+        catalog.stat(ROOT + "nested/nope")
+    with pytest.raises(NotFound):
+        catalog.children(ROOT + "nested/nope")
+    assert catalog.children(ROOT + "top.txt").items == []
+
+
+def test_metadata_comes_from_blob_properties(catalog: Catalog) -> None:
+    meta = catalog.metadata(ROOT + "nested/e.txt")
+    assert meta["size"] == 2 and meta["etag"] and meta["lastModified"].endswith("Z")
+    assert len(meta["contentMD5"]) == 32
+    assert catalog.metadata(ROOT)["container"] == "artifacts"
+
+
+def test_unknown_datastore_says_how_to_add_it(catalog: Catalog) -> None:
+    with pytest.raises(NotFound, match=r"No datastore named elsewhere.*amlArtifacts\.datastores"):
+        catalog.stat("azureml://datastores/elsewhere/paths/x.txt")
+
+
+def test_local_workspace_datastores_keep_working(small_workspace: Path, catalog: Catalog) -> None:
+    catalog.configure(
+        Settings.from_json(
+            {"localWorkspaces": [str(small_workspace)], "datastores": []},
+        )
+    )
+    assert catalog.stat("azureml://datastores/blob/paths/iris").kind == "folder"
+
+
+# -- previews and the block cache ----------------------------------------------------------
+
+
+def test_remote_hdf5_preview_reads_little_and_is_cached(
+    azurite_store: RemoteStore, block_cache: Path
+) -> None:
+    catalog = catalog_for(azurite_store)
+    uri = ROOT + "outputs/data.h5"
+    first = service.preview(catalog, uri)
+    assert first["kind"] == "hdf5"
+    assert "features" in first["markdown"] and "class_names" in first["markdown"]
+    assert first["bytesRead"] <= 2 * MiB
+    fetched = catalog.blob.network.bytes
+    assert 0 < fetched <= 2 * MiB, fetched
+    # The same process again (memory), then another process (disk: a new catalog and cache).
+    assert service.preview(catalog, uri)["markdown"] == first["markdown"]
+    assert catalog.blob.network.bytes == fetched
+    other = catalog_for(azurite_store)
+    assert service.preview(other, uri)["markdown"] == first["markdown"]
+    assert other.blob.network.bytes == 0
+    assert any(block_cache.iterdir())
+
+
+def test_remote_checkpoint_preview_reads_under_a_mebibyte(
+    azurite_store: RemoteStore, block_cache: Path
+) -> None:
+    catalog = catalog_for(azurite_store)
+    uri = ROOT + "outputs/model.pt"
+    first = service.preview(catalog, uri)
+    assert "layers.19.weight" in first["markdown"]
+    assert first["safety"]["verdict"] == "safe"
+    assert first["bytesRead"] <= MiB
+    assert 0 < catalog.blob.network.bytes <= MiB
+    other = catalog_for(azurite_store)
+    assert service.preview(other, uri)["markdown"] == first["markdown"]
+    assert other.blob.network.bytes == 0
+
+
+def test_reader_coalesces_contiguous_missing_blocks(catalog: Catalog) -> None:
+    reader = catalog.open(ROOT + "download/sub/big.bin")
+    block = catalog.blob.block_size
+    expected = bytes(range(256)) * (12 * 1024 + 17)
+    assert reader.size == len(expected)
+    assert reader.read_range(100, 10) == expected[100:110]
+    assert catalog.blob.network.requests == 1
+    # Blocks 0 (cached) .. 5: one request for blocks 1-5.
+    assert reader.read_range(1000, 5 * block) == expected[1000 : 1000 + 5 * block]
+    assert catalog.blob.network.requests == 2
+    assert catalog.blob.network.bytes == 6 * block
+    # Blocks 2-5 cached, 6 and 7 missing: one request for both.
+    assert reader.read_range(2 * block, 6 * block) == expected[2 * block : 8 * block]
+    assert (catalog.blob.network.requests, catalog.blob.network.bytes) == (3, 8 * block)
+    assert reader.read_range(len(expected) - 5, 100) == expected[-5:]
+    assert reader.read_range(len(expected), 10) == b""
+
+
+def test_a_changed_blob_never_serves_stale_blocks(
+    azurite_store: RemoteStore, catalog: Catalog
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    blob = (
+        BlobServiceClient.from_connection_string(azurite_store.connection_string)
+        .get_container_client(azurite_store.container)
+        .get_blob_client("changing/notes.txt")
+    )
+    blob.upload_blob(b"first version\n", overwrite=True)
+    uri = ROOT + "changing/notes.txt"
+    reader = catalog.open(uri)
+    blob.upload_blob(b"second version\n", overwrite=True)
+    with pytest.raises(CorruptArtifact, match="changed while it was being read"):
+        reader.read_range(0, 5)  # If-Match: never half of one version and half of another
+    assert "second version" in service.preview(catalog, uri)["markdown"]
+    blob.upload_blob(b"third version\n", overwrite=True)  # its blocks are cached: a new ETag
+    assert "third version" in service.preview(catalog, uri)["markdown"]
+
+
+def test_block_cache_stays_within_its_bound(tmp_path: Path) -> None:
+    cache = BlockCache(tmp_path, max_disk_bytes=10 * 65536, max_memory_bytes=2 * 65536)
+    for index in range(30):
+        cache.put("k", index, bytes([index]) * 65536)
+    cache.evict()
+    on_disk = sum(f.stat().st_size for f in (tmp_path / "k").iterdir())
+    assert on_disk <= 10 * 65536
+    assert cache.get("k", 29, 65536) == bytes([29]) * 65536
+    assert cache.get("k", 0, 65536) is None
+    assert cache.get("k", 29, 100) is None  # wrong length: never trusted
+
+
+# -- downloads -----------------------------------------------------------------------------
+
+
+def test_remote_folder_download(
+    azurite_store: RemoteStore, catalog: Catalog, tmp_path: Path
+) -> None:
+    result = service.download_to(catalog, ROOT + "download", str(tmp_path / "dest"))
+    top = tmp_path / "dest" / "download"
+    assert result == {"path": str(top), "files": 3, "bytes": 3 * MiB + 17 * 256 + 13}
+    for name in ("small.txt", "sub/big.bin", "sub/empty.bin"):
+        expected = azurite_store.files[f"download/{name}"]
+        assert isinstance(expected, bytes)
+        assert (top / name).read_bytes() == expected
+    assert sorted(p.name for p in top.rglob("*")) == ["big.bin", "empty.bin", "small.txt", "sub"]
+    # Downloads read 1 MiB chunks straight from storage: the block cache keeps the previews'
+    # blocks (only reads under a block, here the small file and the tail, go through it).
+    cached = sum(f.stat().st_size for f in (tmp_path / "block-cache").rglob("*") if f.is_file())
+    assert cached < 65536
+    single = service.download_to(catalog, ROOT + "top.txt", str(tmp_path / "one"))
+    assert (Path(single["path"]).read_bytes(), single["files"]) == (b"at the top\n", 1)
+
+
+def test_download_of_a_missing_folder_is_not_found(catalog: Catalog, tmp_path: Path) -> None:
+    with pytest.raises(NotFound):
+        service.download_to(catalog, ROOT + "no/such/folder", str(tmp_path))
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+def test_missing_blob_is_not_found(catalog: Catalog) -> None:
+    with pytest.raises(NotFound, match="does not exist"):
+        service.preview(catalog, ROOT + "outputs/missing.h5")
+    with pytest.raises(NotFound):
+        catalog.open(ROOT + "outputs/missing.h5")
+
+
+def test_missing_container_is_not_found(azurite_store: RemoteStore, block_cache: Path) -> None:
+    catalog = catalog_for(azurite_store, azurite_store.datastore("nocont", container="absent"))
+    with pytest.raises(NotFound, match="container absent does not exist"):
+        catalog.children("azureml://datastores/nocont/paths/")
+
+
+def test_wrong_account_key_is_permission_denied_without_the_key(
+    azurite_store: RemoteStore, block_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    wrong = base64.b64encode(b"not the key" * 6).decode()
+    port = port_of(azurite_store.connection_string)
+    by_key = {
+        "name": "bykey",
+        "container": azurite_store.container,
+        "accountUrl": account_url(port),
+        "credential": {"accountKey": wrong},
+    }
+    by_string = azurite_store.datastore(
+        "bystring",
+        connectionString=azurite_store.connection_string.replace(ACCOUNT_KEY, wrong),
+    )
+    catalog = catalog_for(azurite_store, by_key, by_string)
+    caplog.set_level(logging.DEBUG)
+    for name in ("bykey", "bystring"):
+        for call in (catalog.stat, catalog.children):
+            with pytest.raises(PermissionDenied) as denied:
+                call(f"azureml://datastores/{name}/paths/top.txt")
+            assert wrong not in denied.value.message
+            assert "refused" in denied.value.message and "key" in denied.value.message
+    assert wrong not in caplog.text
+
+
+def test_unreachable_account_is_unavailable(block_cache: Path) -> None:
+    closed = free_port()
+    store = {
+        "name": "gone",
+        "container": "artifacts",
+        "accountUrl": account_url(closed),
+        "credential": {"sasToken": "sv=2024&sig=SECRETSIG"},
+    }
+    catalog = Catalog(Settings.from_json({"datastores": [store]}))
+    start = time.monotonic()
+    with pytest.raises(Unavailable) as unreachable:
+        catalog.children("azureml://datastores/gone/paths/")
+    assert f"Cannot reach {account_url(closed)}" in unreachable.value.message
+    assert "SECRETSIG" not in unreachable.value.message
+    assert time.monotonic() - start < 15
+
+
+def test_no_credential_uses_azure_identity_lazily(block_cache: Path) -> None:
+    backend = BlobDatastores(
+        (DatastoreConfig("id", "c", account_url="https://example.invalid/acct"),)
+    )
+    assert backend.roots()[0].name == "id"  # no client, no credential yet
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+def test_datastore_settings_round_trip_and_skip_bad_entries_without_secrets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    raw = {
+        "datastores": [
+            {"name": "a", "container": "c", "accountUrl": "https://a.blob.core.windows.net"},
+            {
+                "name": "b",
+                "container": "c",
+                "accountUrl": "https://b.blob.core.windows.net",
+                "credential": {"sasToken": "?sv=1&sig=TOPSECRET"},
+            },
+            {"name": "c", "container": "c", "connectionString": "AccountName=x;AccountKey=KEY1;"},
+            {"name": "bad/name", "container": "c", "connectionString": "AccountKey=KEY2"},
+            {"name": "d", "connectionString": "AccountKey=KEY3"},
+            {"name": "e", "container": "c", "accountUrl": "https://e?sig=KEY4"},
+            {"name": "f", "container": "c", "accountUrl": "https://f", "credential": {"x": "KEY5"}},
+            {"name": "a", "container": "dup", "accountUrl": "https://dup"},
+            "nope",
+        ]
+    }
+    caplog.set_level(logging.WARNING)
+    settings = Settings.from_json(raw)
+    assert [store.name for store in settings.datastores] == ["a", "b", "c"]
+    assert settings.datastores[1].sas_token == "sv=1&sig=TOPSECRET"
+    assert Settings.from_json(settings.to_json()) == settings
+    assert "TOPSECRET" not in repr(settings) and "KEY1" not in repr(settings)
+    for secret in ("KEY2", "KEY3", "KEY4", "KEY5"):
+        assert secret not in caplog.text
+    assert caplog.text.count("Ignoring datastores") == 6
+
+
+def test_redact_hides_sas_signatures_and_known_secrets() -> None:
+    text = "GET https://a/b?sv=1&sig=abc%2Bdef&se=2 AccountKey=xyz; token s3cr3t"
+    assert redact(text, ["s3cr3t"]) == (
+        "GET https://a/b?sv=1&sig=***&se=2 AccountKey=***; token ***"
+    )
