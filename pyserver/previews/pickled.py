@@ -21,15 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .binary import preview_binary
-from .budget import BudgetedReader
+from .budget import BudgetedReader, BudgetExceeded
 from .markdown import code_span, escape, format_size
 from .pickle_model import Call, ExtensionRef, Global, PersistentRef
 from .pickle_vm import (
     OutOfBandBuffer,
     PickleError,
+    Skipped,
     Truncated,
+    Unpickled,
     looks_like_pickle,
     read_pickles,
+    read_pickles_from,
 )
 from .safety import assess, render
 from .section import Section, read_up_to_budget
@@ -55,21 +58,50 @@ _SMALL_ARRAY = 64  # arrays with at most this many elements show their values
 
 def preview_pickle(reader: BudgetedReader, kind: str) -> Section:
     """kind "pickle", or a compressed kind whose content may be a pickle."""
-    data, truncated = read_up_to_budget(reader)
     compression = COMPRESSIONS.get(kind)
-    if compression is not None:
-        cap = min(4 * reader.budget.max_bytes, _MAX_INFLATED)
-        inflated, cut, problem = _inflate(compression, data, cap)
-        if not looks_like_pickle(inflated[:4096], whole=len(inflated) <= 4096):
-            section = preview_binary(reader, kind)
-            note = f"decompressed {format_size(len(inflated))}: not a pickle"
-            if problem:
-                note += f" ({problem})"
-            section.lines.append(escape(note, 300))
-            section.fields["compression"] = compression
-            return section
-        data, truncated = inflated, truncated or cut
-    return pickle_file_section(data, truncated, compression, reader.deadline)
+    if compression is None:
+        return _sparse_section(reader)
+    data, truncated = read_up_to_budget(reader)
+    cap = min(4 * reader.budget.max_bytes, _MAX_INFLATED)
+    inflated, cut, problem = _inflate(compression, data, cap)
+    if not looks_like_pickle(inflated[:4096], whole=len(inflated) <= 4096):
+        section = preview_binary(reader, kind)
+        note = f"decompressed {format_size(len(inflated))}: not a pickle"
+        if problem:
+            note += f" ({problem})"
+        section.lines.append(escape(note, 300))
+        section.fields["compression"] = compression
+        return section
+    # Decompressed data is in memory: read as a whole (no sparse reading).
+    return pickle_file_section(inflated, truncated or cut, compression, reader.deadline)
+
+
+def _sparse_section(reader: BudgetedReader) -> Section:
+    """A plain pickle file read through ranged reads: only the windows its opcodes need; big
+    string and bytes arguments (array data) are jumped over, never fetched."""
+    refused = False
+
+    def fetch(offset: int, length: int) -> bytes:
+        nonlocal refused
+        length = min(length, reader.size - offset)
+        if length > reader.remaining:  # read what the budget still allows, then stop
+            refused = True
+            length = reader.remaining
+        if length <= 0:
+            return b""
+        try:
+            return reader.read_range(offset, length)
+        except BudgetExceeded:  # the time budget
+            refused = True
+            return b""
+
+    error: PickleError | None = None
+    try:
+        pickles = read_pickles_from(fetch, reader.size, deadline=reader.deadline)
+    except PickleError as failure:
+        error = failure
+        pickles = [*failure.pickles, *([failure.partial] if failure.partial else [])]
+    return _section(pickles, error, reader.size, refused, None)
 
 
 def pickle_file_section(
@@ -85,7 +117,19 @@ def pickle_file_section(
     except PickleError as failure:
         error = failure
         pickles = [*failure.pickles, *([failure.partial] if failure.partial else [])]
-    more = bool(pickles) and pickles[-1].complete and pickles[-1].end < len(data) and not error
+    return _section(pickles, error, len(data), truncated, compression)
+
+
+def _section(
+    pickles: list[Unpickled],
+    error: PickleError | None,
+    size: int,
+    truncated: bool,
+    compression: str | None,
+) -> Section:
+    """`size`: bytes of pickle data (the file, or what it decompressed to); `truncated`: the
+    data was cut short (byte budget, decompression cap)."""
+    more = bool(pickles) and pickles[-1].complete and pickles[-1].end < size and not error
     safety = assess(pickles, truncated=truncated or more)
     findings = safety.findings
     verdict = safety.verdict
@@ -111,9 +155,11 @@ def pickle_file_section(
     imported = list(dict.fromkeys(g.qualname for p in pickles for g in p.globals))
     count = f"{len(pickles)} {'pickle' if len(pickles) == 1 else 'pickles'}"
     # Only numbers from the reader here: nothing to escape.
+    skipped = sum(p.skipped for p in pickles)
     lines = [
         f"Pickle (protocol {protocol}) · {count} · {sum(p.ops for p in pickles)} opcodes"
-        + (f" · decompressed {format_size(len(data))}" if compression else ""),
+        + (f" · decompressed {format_size(size)}" if compression else "")
+        + (f" · {format_size(skipped)} of array or byte data not read" if skipped else ""),
         f"**imports** {', '.join(code_span(g, 120) for g in imported[:12])}"
         + (" …" if len(imported) > 12 else "")
         if imported
@@ -140,6 +186,8 @@ def pickle_file_section(
     }
     if compression:
         fields["compression"] = compression
+    if skipped:
+        fields["skippedBytes"] = skipped
     incomplete = any(not p.complete for p in pickles)
     return Section(
         "pickle",
@@ -327,6 +375,12 @@ def _shape(value: Any) -> _Shape:
         return _Shape(name, f"{len(value)} bytes", values=repr(bytes(value[:40])))
     if isinstance(value, Truncated):
         return _Shape(value.kind, f"cut off: {value.available} of {value.declared} bytes read")
+    if isinstance(value, Skipped):
+        return _Shape(
+            value.kind,
+            f"{value.length} bytes · not read",
+            values=repr(value.head[:40]) if value.head else None,
+        )
     if isinstance(value, (list, tuple)):
         return _Shape(
             type(value).__name__,
@@ -447,6 +501,9 @@ def _array(dtype_info: tuple[Any, str] | None, shape: Any, raw: Any, fortran: bo
     count = math.prod(dims) if dims is not None else -1
     if isinstance(raw, Truncated):
         result.info += f" · data cut off ({raw.available} of {raw.declared} bytes read)"
+        return result
+    if isinstance(raw, Skipped):  # sparse reading jumped over the data: dtype + shape only
+        result.info += " · values not read"
         return result
     if isinstance(raw, list):  # an object array: its elements are pickled one by one
         result.children = [(f"[{i}]", v) for i, v in enumerate(raw[:100])]

@@ -262,11 +262,20 @@ def test_numpy_scalars_and_big_arrays() -> None:
     assert "float64 \\(300, 200\\)" in tree and "0., 0." not in tree
 
 
-def test_a_cut_numpy_array_says_how_much_was_read(tmp_path: Path) -> None:
+def test_a_big_numpy_array_is_described_without_reading_its_data(tmp_path: Path) -> None:
     data = pickle.dumps(np.zeros(1 << 20), protocol=4)  # 8 MiB
     result = preview(write(tmp_path / "a.pkl", data), max_bytes=256 * 1024)
+    assert result["truncated"] is False and result["safety"]["verdict"] == "safe"
+    assert "float64 \\(1048576,\\) · values not read" in result["markdown"]
+    assert result["bytesRead"] < 64 * 1024 and result["skippedBytes"] == 8 << 20
+
+
+def test_a_cut_numpy_array_says_how_much_was_read(tmp_path: Path) -> None:
+    data = pickle.dumps(np.zeros(1 << 20), protocol=4)  # 8 MiB, the file ends inside it
+    result = preview(write(tmp_path / "a.pkl", data[: 1 << 20]), max_bytes=256 * 1024)
     assert result["truncated"] is True and result["safety"]["verdict"] == "unknown"
     assert "float64 \\(1048576,\\) · data cut off" in result["markdown"]
+    assert result["bytesRead"] <= 256 * 1024
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])
