@@ -24,6 +24,7 @@ from .pickle_model import Call, ExtensionRef, Global, PersistentRef
 from .pickle_vm import (
     OutOfBandBuffer,
     PickleError,
+    Skipped,
     Truncated,
     Unpickled,
     looks_like_pickle,
@@ -612,6 +613,8 @@ def _render(value: Any, depth: int, active: set[int], room: int) -> str:
         return f"<extension {value.code}>"
     if isinstance(value, Truncated):
         return f"<{value.kind} cut off: {value.available} of {value.declared} bytes>"
+    if isinstance(value, Skipped):
+        return f"<{value.kind} of {value.length} bytes, not read>"
     if isinstance(value, OutOfBandBuffer):
         return f"<out-of-band buffer {value.index}>"
     if depth > 4 or id(value) in active:

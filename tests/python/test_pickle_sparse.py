@@ -341,3 +341,29 @@ def test_calls_around_skipped_arguments_are_kept() -> None:
     big, small = one.value
     assert isinstance(big, Call) and isinstance(big.state[4], Skipped)
     assert isinstance(small.state[4], bytes) and len(small.state[4]) == 24
+
+
+def test_a_call_on_a_skipped_argument_is_still_unsafe_and_says_what_was_not_read(
+    tmp_path: Path,
+) -> None:
+    """The payload's argument is jumped over, not read; the call itself decides the verdict."""
+    import struct
+
+    canary = tmp_path / "ran"
+    command = f"touch {canary} #".encode() + b"a" * 200_000
+    payload = (
+        b"\x80\x04\x8c\x02os\x94\x8c\x06system\x94\x93\x94"
+        + b"X"
+        + struct.pack("<I", len(command))
+        + command
+        + b"\x85R."
+    )
+    path = tmp_path / "model.pkl"
+    path.write_bytes(payload)
+    result = service.preview(Catalog(), file_uri(path), Budget())
+    assert result["safety"]["verdict"] == "unsafe"
+    (finding,) = [f for f in result["safety"]["findings"] if f["severity"] == "danger"]
+    assert finding["global"] == "os.system"
+    assert "not read" in finding["call"]
+    assert result["bytesRead"] < 64 * 1024
+    assert not canary.exists()
