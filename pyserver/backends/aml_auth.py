@@ -1,0 +1,127 @@
+"""Signing in to Azure ML: azure-identity credentials (a service principal's AZURE_*
+variables, `az login`, managed identity), with tokens cached until shortly before they
+expire, handed to azureml-core as its `TokenAuthentication`.
+
+azure-identity and azureml are imported only when a workspace is first used. Tokens are
+never logged."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ArtifactError, PermissionDenied, Unsupported
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+log = logging.getLogger(__name__)
+
+# A token is reused until this many seconds before it expires (azure-identity's CLI credential
+# spawns `az` for every call otherwise, ~40 ms each, and azureml-core asks for every request).
+REFRESH_MARGIN_S = 300
+SIGN_IN_ADVICE = (
+    "Sign in with `az login` (or set a service principal's AZURE_TENANT_ID, AZURE_CLIENT_ID "
+    "and AZURE_CLIENT_SECRET), then Retry."
+)
+
+
+class NotSignedIn(PermissionDenied):
+    """No credential could produce a token: the user has to sign in."""
+
+    kind = "NotSignedIn"
+
+
+class TokenProvider:
+    """Bearer tokens per scope from one azure-identity credential, cached. Thread-safe."""
+
+    def __init__(self, credential: TokenCredential | None = None) -> None:
+        self._credential = credential
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._lock = threading.Lock()
+        self.requests = 0  # tokens asked of the credential (tests, diagnostics)
+
+    @property
+    def credential(self) -> TokenCredential:
+        if self._credential is None:
+            self._credential = default_credential()
+        return self._credential
+
+    def token(self, scope: str) -> str:
+        with self._lock:
+            cached = self._tokens.get(scope)
+            if cached is not None and cached[1] - REFRESH_MARGIN_S > time.time():
+                return cached[0]
+            try:
+                access = self.credential.get_token(scope)
+            except ArtifactError:
+                raise
+            except Exception as error:
+                raise sign_in_error(error) from None
+            self.requests += 1
+            self._tokens[scope] = (access.token, float(access.expires_on))
+            return access.token
+
+    def forget(self) -> None:
+        """Drop cached tokens (after the service said one was expired or revoked)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def for_audience(self, audience: str) -> str:
+        """azureml-core asks by resource ("https://management.core.windows.net/")."""
+        return self.token(audience.rstrip("/") + "/.default")
+
+
+def default_credential() -> TokenCredential:
+    """The ways in users already have, in order: a service principal's environment variables,
+    the Azure CLI login, a managed identity (only where one is advertised: probing the
+    instance metadata address elsewhere would wait for a timeout)."""
+    try:
+        from azure.identity import (
+            AzureCliCredential,
+            ChainedTokenCredential,
+            EnvironmentCredential,
+            ManagedIdentityCredential,
+        )
+    except ImportError:
+        raise Unsupported(
+            "Azure ML workspaces need azure-identity and azureml-core: "
+            "pip install 'azureml-artifact-explorer[azure]'."
+        ) from None
+    logging.getLogger("azure.identity").setLevel(logging.WARNING)
+    chain: list[Any] = []
+    if os.environ.get("AZURE_CLIENT_ID") and (
+        os.environ.get("AZURE_CLIENT_SECRET") or os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH")
+    ):
+        chain.append(EnvironmentCredential())
+    chain.append(AzureCliCredential(process_timeout=20))
+    if os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT"):
+        chain.append(ManagedIdentityCredential())
+    return ChainedTokenCredential(*chain)
+
+
+def sign_in_error(error: Exception) -> ArtifactError:
+    """A credential's failure → what the user should do; never the token or a stack trace."""
+    text = str(error)
+    lowered = text.lower()
+    if (
+        "not found on path" in lowered
+        or "az login" in lowered
+        or "credentialunavailable" in (type(error).__name__.lower())
+    ):
+        return NotSignedIn(f"Not signed in to Azure. {SIGN_IN_ADVICE}")
+    first = text.strip().splitlines()[0][:300] if text.strip() else type(error).__name__
+    return NotSignedIn(f"Signing in to Azure failed ({first}). {SIGN_IN_ADVICE}")
+
+
+def azureml_authentication(tokens: TokenProvider) -> Any:
+    """azureml-core's TokenAuthentication fed by `tokens` (azureml imported here)."""
+    from azureml.core.authentication import TokenAuthentication
+
+    return TokenAuthentication(tokens.for_audience, cloud="AzureCloud")
+
+
+__all__ = ["NotSignedIn", "TokenProvider", "azureml_authentication", "default_credential"]
