@@ -1,13 +1,19 @@
-"""Run the benchmarks: `python -m bench` runs them all (startup, preview, then remote);
-`python -m bench preview`, `python -m bench startup` or `python -m bench remote` runs one."""
+"""Run the benchmarks: `python -m bench` runs them all (startup, preview, remote, then
+download); `python -m bench preview`, `startup`, `remote` or `download` runs one."""
 
 from __future__ import annotations
 
 import argparse
 
-from . import preview, remote, startup
+from . import download, preview, remote, startup
 
-BENCHMARKS = {"startup": startup.main, "preview": preview.main, "remote": remote.main}
+BENCHMARKS = {
+    "startup": startup.main,
+    "preview": preview.main,
+    "remote": remote.main,
+    "remote-listing": lambda: remote.main(["--listing"]),  # also part of "remote"
+    "download": download.main,
+}
 
 
 def main() -> None:
@@ -19,6 +25,8 @@ def main() -> None:
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark {', '.join(unknown)}; choose from {', '.join(BENCHMARKS)}")
+    if names == list(BENCHMARKS):
+        names.remove("remote-listing")
     for name in names:
         BENCHMARKS[name]()
 

@@ -1,5 +1,5 @@
 // Pure presentation helpers: no `vscode` import, so plain node tests cover them.
-import type { ArtifactNode, DownloadResult } from './common/protocol';
+import type { ArtifactNode, DownloadFailure, DownloadResult } from './common/protocol';
 
 const SEPARATOR = ' · ';
 
@@ -164,5 +164,55 @@ export function contextValueFor(node: ArtifactNode): string {
 
 export function downloadSummary(name: string, result: DownloadResult): string {
   const files = `${result.files} ${result.files === 1 ? 'file' : 'files'}`;
-  return `Downloaded ${name} (${files}, ${formatBytes(result.bytes)}) to ${result.path}`;
+  const extra: string[] = [];
+  if ((result.skipped ?? 0) > 0) {
+    extra.push(`${result.skipped} already there`);
+  }
+  const failed = result.failures?.length ?? 0;
+  if (failed > 0) {
+    extra.push(`${failed} failed`);
+  }
+  const tail = extra.length > 0 ? `; ${extra.join(', ')}` : '';
+  return `Downloaded ${name} (${files}, ${formatBytes(result.bytes)}${tail}) to ${result.path}`;
+}
+
+/** The modal's detail: one line per failed file, at most `max`. */
+export function downloadFailuresDetail(failures: readonly DownloadFailure[], max = 10): string {
+  const lines = failures.slice(0, max).map((failure) => `${failure.path}: ${failure.reason}`);
+  if (failures.length > max) {
+    lines.push(`… and ${failures.length - max} more (see the output log)`);
+  }
+  return lines.join('\n');
+}
+
+/** The question asked when a download would replace files that differ. */
+export function conflictQuestion(name: string, dest: string, count: number, shown: readonly string[]): {
+  message: string;
+  detail: string;
+} {
+  const files = count === 1 ? '1 file already exists' : `${count} files already exist`;
+  const more = count > shown.length ? `\n… and ${count - shown.length} more` : '';
+  return {
+    message: `Downloading ${name}: ${files} in ${dest} and ${count === 1 ? 'differs' : 'differ'}.`,
+    detail: `${shown.join('\n')}${more}`,
+  };
+}
+
+/** `12.5 MB/s`, decimal units as the server's progress messages. */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatDecimalBytes(bytesPerSecond)}/s`;
+}
+
+function formatDecimalBytes(size: number): string {
+  if (size < 1000) {
+    return `${Math.round(size)} B`;
+  }
+  let value = size;
+  for (const unit of ['kB', 'MB', 'GB', 'TB']) {
+    value /= 1000;
+    if (value < 1000 || unit === 'TB') {
+      return `${value.toFixed(1)} ${unit}`;
+    }
+  }
+  return `${size} B`;
 }

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .backends import Catalog
 from .config import CONFIG_ENV, load_cli_settings
-from .errors import ArtifactError
-from .transfers import Progress
+from .errors import ArtifactError, Conflict
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,7 +57,19 @@ def _parser() -> argparse.ArgumentParser:
     download = commands.add_parser("download", help="download a file or folder into DEST")
     download.add_argument("uri")
     download.add_argument("dest")
-    download.add_argument("--overwrite", action="store_true")
+    conflict = download.add_mutually_exclusive_group()
+    conflict.add_argument(
+        "--overwrite", action="store_true", help="replace existing files that differ"
+    )
+    conflict.add_argument(
+        "--skip-existing", action="store_true", help="keep existing files that differ"
+    )
+    download.add_argument(
+        "--concurrency", type=int, metavar="N", help="files and chunks in flight (default 8)"
+    )
+    download.add_argument(
+        "--chunk-mb", type=int, metavar="MB", help="chunk size of big files (default 8)"
+    )
     download.set_defaults(run=_download)
 
     demo = commands.add_parser("demo-workspace", help="write the demo local workspace to DIR")
@@ -130,23 +142,47 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
+    """Existing files that differ stop the download (listed) unless --overwrite or
+    --skip-existing; identical ones are skipped. Exit 1 when a file failed (listed)."""
     from . import service
+    from .transfers import Policy
+    from .transfers.progress import ProgressPrinter
 
-    show = sys.stderr.isatty()
-
-    def on_progress(progress: Progress) -> None:
-        if show:
-            print(
-                f"\r{progress.files_done}/{progress.files_total} files, "
-                f"{progress.bytes_done}/{progress.bytes_total} bytes",
-                end="",
-                file=sys.stderr,
-            )
-
-    result = service.download_to(_catalog(args), args.uri, args.dest, args.overwrite, on_progress)
-    if show:
-        print(file=sys.stderr)
-    print(f"{result['path']}\t{result['files']} files\t{result['bytes']} bytes")
+    settings = load_cli_settings(args.config)
+    if args.concurrency is not None or args.chunk_mb is not None:
+        settings = replace(
+            settings,
+            download_concurrency=args.concurrency or settings.download_concurrency,
+            download_chunk_mb=args.chunk_mb or settings.download_chunk_mb,
+        )
+    policy: Policy = "overwrite" if args.overwrite else "skip" if args.skip_existing else "ask"
+    printer = ProgressPrinter(sys.stderr)
+    try:
+        result = service.download_to(
+            Catalog(settings),
+            args.uri,
+            args.dest,
+            on_progress=printer.update,
+            policy=policy,
+            settings=settings,
+        )
+    except Conflict as conflict:
+        printer.close()
+        print(f"aml-artifacts: {conflict.message}", file=sys.stderr)
+        for name in conflict.conflicts:
+            print(f"  exists: {name}", file=sys.stderr)
+        print("Use --overwrite or --skip-existing.", file=sys.stderr)
+        return 1
+    finally:
+        printer.close()
+    skipped = f"\t{result['skipped']} skipped" if result.get("skipped") else ""
+    print(f"{result['path']}\t{result['files']} files\t{result['bytes']} bytes{skipped}")
+    failures = result.get("failures", [])
+    for failure in failures:
+        print(f"aml-artifacts: FAILED {failure['path']}: {failure['reason']}", file=sys.stderr)
+    if failures:
+        print(f"aml-artifacts: {len(failures)} file(s) failed (listed above).", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -19,6 +19,9 @@ CONFIG_ENV = "AML_ARTIFACTS_CONFIG"
 # Preview worker pool (pyserver/workers): how many processes, and each one's address-space cap.
 PREVIEW_WORKERS = (2, 1, 16)  # default, minimum, maximum
 PREVIEW_MEMORY_MB = (2048, 256, 1 << 20)
+# Downloads (pyserver/transfers): files and chunks in flight, and the chunk size of big files.
+DOWNLOAD_CONCURRENCY = (8, 1, 64)
+DOWNLOAD_CHUNK_MB = (8, 1, 256)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,49 @@ class DatastoreConfig:
 
 
 _DATASTORE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
+_AZURE_NAME = re.compile(r"^[A-Za-z0-9_.()-]{1,260}$")
+
+
+@dataclass(frozen=True)
+class WorkspaceConfig:
+    """An Azure ML workspace: an entry of `amlArtifacts.workspaces`, or a `config.json` /
+    `.azureml/config.json` found in an opened folder (`source` says which file)."""
+
+    subscription_id: str
+    resource_group: str
+    name: str
+    source: str | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Azure resource names are case-insensitive."""
+        return (self.subscription_id.lower(), self.resource_group.lower(), self.name.lower())
+
+    @classmethod
+    def from_json(cls, raw: Any, label: str, source: str | None = None) -> WorkspaceConfig | None:
+        """The entry (camelCase keys, or config.json's snake_case ones), or None (logged)."""
+        if not isinstance(raw, dict):
+            log.warning("Ignoring %s: expected an object, got %s", label, type(raw).__name__)
+            return None
+        values = []
+        for keys in (
+            ("subscriptionId", "subscription_id"),
+            ("resourceGroup", "resource_group"),
+            ("name", "workspaceName", "workspace_name"),
+        ):
+            value = next((raw[k] for k in keys if isinstance(raw.get(k), str)), "").strip()
+            if not _AZURE_NAME.match(value):
+                log.warning("Ignoring %s: %s is missing or not a valid name", label, keys[0])
+                return None
+            values.append(value)
+        return cls(values[0], values[1], values[2], source=source)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subscriptionId": self.subscription_id,
+            "resourceGroup": self.resource_group,
+            "name": self.name,
+        }
 
 
 @dataclass(frozen=True)
@@ -120,6 +166,9 @@ class Settings:
     preview_workers: int = PREVIEW_WORKERS[0]
     preview_memory_mb: int = PREVIEW_MEMORY_MB[0]
     datastores: tuple[DatastoreConfig, ...] = ()
+    workspaces: tuple[WorkspaceConfig, ...] = ()
+    download_concurrency: int = DOWNLOAD_CONCURRENCY[0]
+    download_chunk_mb: int = DOWNLOAD_CHUNK_MB[0]
 
     @classmethod
     def from_json(cls, raw: Any) -> Settings:
@@ -144,6 +193,9 @@ class Settings:
             preview_workers=_bounded_int(raw, "previewWorkers", *PREVIEW_WORKERS),
             preview_memory_mb=_bounded_int(raw, "previewMemoryMB", *PREVIEW_MEMORY_MB),
             datastores=_datastores(raw.get("datastores")),
+            workspaces=_workspaces(raw.get("workspaces")),
+            download_concurrency=_bounded_int(raw, "downloadConcurrency", *DOWNLOAD_CONCURRENCY),
+            download_chunk_mb=_bounded_int(raw, "downloadChunkMB", *DOWNLOAD_CHUNK_MB),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -154,7 +206,24 @@ class Settings:
             "previewWorkers": self.preview_workers,
             "previewMemoryMB": self.preview_memory_mb,
             "datastores": [store.to_json() for store in self.datastores],
+            "workspaces": [workspace.to_json() for workspace in self.workspaces],
+            "downloadConcurrency": self.download_concurrency,
+            "downloadChunkMB": self.download_chunk_mb,
         }
+
+
+def _workspaces(raw: Any) -> tuple[WorkspaceConfig, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        log.warning("workspaces must be a list of objects, got %s", type(raw).__name__)
+        return ()
+    found: dict[tuple[str, str, str], WorkspaceConfig] = {}
+    for index, entry in enumerate(raw):
+        workspace = WorkspaceConfig.from_json(entry, f"workspaces[{index}]")
+        if workspace is not None:
+            found.setdefault(workspace.key, workspace)
+    return tuple(found.values())
 
 
 def _datastores(raw: Any) -> tuple[DatastoreConfig, ...]:

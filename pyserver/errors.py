@@ -3,6 +3,8 @@ that says what went wrong and what to do."""
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ArtifactError(Exception):
     """Base class: `kind` names the error in `data.kind`, `code` is its JSON-RPC code."""
@@ -15,8 +17,8 @@ class ArtifactError(Exception):
         self.message = message
         self.uri = uri
 
-    def to_data(self) -> dict[str, str]:
-        data = {"kind": self.kind}
+    def to_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"kind": self.kind}
         if self.uri is not None:
             data["uri"] = self.uri
         return data
@@ -35,6 +37,25 @@ class NotFound(ArtifactError):
 class AlreadyExists(ArtifactError):
     code = -31002
     kind = "AlreadyExists"
+
+
+class Conflict(AlreadyExists):
+    """Files of a download exist at their targets and differ (overwrite policy `ask`):
+    `data.conflicts` lists the first of them (relative to the destination),
+    `data.conflictCount` how many there are."""
+
+    MAX_LISTED = 20
+
+    def __init__(self, message: str, uri: str | None, conflicts: list[str]) -> None:
+        super().__init__(message, uri)
+        self.conflicts = conflicts
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            **super().to_data(),
+            "conflicts": self.conflicts[: self.MAX_LISTED],
+            "conflictCount": len(self.conflicts),
+        }
 
 
 class PermissionDenied(ArtifactError):
@@ -73,7 +94,7 @@ class PreviewFailed(ArtifactError):
         super().__init__(message, uri)
         self.reason = reason
 
-    def to_data(self) -> dict[str, str]:
+    def to_data(self) -> dict[str, Any]:
         return {**super().to_data(), "reason": self.reason}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from .errors import InvalidParams
 from .previews.budget import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, Budget
@@ -16,6 +16,9 @@ CHILDREN = "artifacts/children"
 PREVIEW = "artifacts/preview"
 DOWNLOAD = "artifacts/download"
 DID_CHANGE_ROOTS = "artifacts/didChangeRoots"
+
+Policy = Literal["ask", "skip", "overwrite"]
+DOWNLOAD_POLICIES: tuple[Policy, ...] = ("ask", "skip", "overwrite")
 
 
 def as_dict(params: Any) -> dict[str, Any]:
@@ -38,11 +41,17 @@ def plain(value: Any) -> Any:
     return value
 
 
+def wants_refresh(params: Any) -> bool:
+    """`refresh: true`: drop cached remote listings first (docs/protocol.md)."""
+    return as_dict(params).get("refresh") is True
+
+
 @dataclass(frozen=True)
 class ChildrenParams:
     uri: str
     page_token: str | None
     page_size: int | None
+    refresh: bool = False
 
     @classmethod
     def parse(cls, params: Any) -> ChildrenParams:
@@ -53,7 +62,7 @@ class ChildrenParams:
         token = raw.get("pageToken")
         if token is not None and not isinstance(token, str):
             raise InvalidParams("pageToken must be the string the server returned.")
-        return cls(_uri(raw), token, size)
+        return cls(_uri(raw), token, size, raw.get("refresh") is True)
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,9 @@ class DownloadParams:
     dest: str
     overwrite: bool
     work_done_token: str | int | None
+    # `onConflict` ("ask" | "skip" | "overwrite"); absent: "overwrite" when `overwrite` is
+    # true, else "ask" (the `overwrite` boolean of the first protocol version still works).
+    policy: Policy = "ask"
 
     @classmethod
     def parse(cls, params: Any) -> DownloadParams:
@@ -83,11 +95,21 @@ class DownloadParams:
         if not isinstance(dest, str) or not dest.strip():
             raise InvalidParams("dest must be the path of the destination folder.")
         token = raw.get("workDoneToken")
+        overwrite = raw.get("overwrite") is True
+        asked = raw.get("onConflict")
+        if asked is None:
+            asked = "overwrite" if overwrite else "ask"
+        policy = next((known for known in DOWNLOAD_POLICIES if known == asked), None)
+        if policy is None:
+            raise InvalidParams(
+                f"onConflict must be one of {', '.join(DOWNLOAD_POLICIES)}, got {asked!r}."
+            )
         return cls(
             _uri(raw),
             dest,
-            raw.get("overwrite") is True,
+            overwrite,
             token if isinstance(token, (str, int)) else None,
+            policy,
         )
 
 

@@ -119,13 +119,20 @@ def did_change_folders(ls: ArtifactServer, params: types.DidChangeWorkspaceFolde
 
 @server.feature(protocol.ROOTS)
 async def roots(ls: ArtifactServer, params: Any) -> dict[str, Any]:
-    return await _call(lambda: service.roots(ls.catalog))
+    def run() -> dict[str, Any]:
+        if protocol.wants_refresh(params):
+            ls.catalog.refresh()
+        return service.roots(ls.catalog)
+
+    return await _call(run)
 
 
 @server.feature(protocol.CHILDREN)
 async def children(ls: ArtifactServer, params: Any) -> dict[str, Any]:
     def run() -> dict[str, Any]:
         request = protocol.ChildrenParams.parse(params)
+        if request.refresh:
+            ls.catalog.refresh(request.uri)
         return service.children(ls.catalog, request.uri, request.page_token, request.page_size)
 
     return await _call(run)
@@ -163,7 +170,14 @@ async def download(ls: ArtifactServer, params: Any) -> dict[str, Any]:
     work = asyncio.ensure_future(
         _call(
             lambda: service.download_to(
-                ls.catalog, request.uri, request.dest, request.overwrite, reporter.report, cancel
+                ls.catalog,
+                request.uri,
+                request.dest,
+                request.overwrite,
+                reporter.report,
+                cancel,
+                policy=request.policy,
+                settings=ls.settings,
             )
         )
     )
@@ -178,7 +192,8 @@ async def download(ls: ArtifactServer, params: Any) -> dict[str, Any]:
     except Exception:
         reporter.end("Failed")
         raise
-    reporter.end(f"Downloaded {result['files']} files")
+    failed = len(result.get("failures", []))
+    reporter.end(f"Downloaded {result['files']} files" + (f", {failed} failed" if failed else ""))
     return result
 
 
@@ -227,18 +242,14 @@ class _ProgressReporter:
 
     def report(self, progress: Progress) -> None:
         now = time.monotonic()
-        finished_file = progress.files_done == progress.files_total
+        finished_file = progress.files_done + progress.files_failed >= progress.files_total
         if self._token is None or (now - self._last < PROGRESS_INTERVAL_S and not finished_file):
             return
         self._last = now
-        percentage = (
-            int(100 * progress.bytes_done / progress.bytes_total) if progress.bytes_total else 100
+        # "3/10 files · 1.2 MB of 4.0 MB · 35.2 MB/s · 4 s left" (transfers/progress.py)
+        value = types.WorkDoneProgressReport(
+            message=progress.message(), percentage=progress.percentage
         )
-        message = (
-            f"{progress.files_done}/{progress.files_total} files · "
-            f"{_mb(progress.bytes_done)} of {_mb(progress.bytes_total)}"
-        )
-        value = types.WorkDoneProgressReport(message=message, percentage=percentage)
         self._loop.call_soon_threadsafe(self._ls.work_done_progress.report, self._token, value)
 
     def end(self, message: str) -> None:

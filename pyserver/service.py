@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .backends import Catalog
+from .config import Settings
 from .previews.budget import Budget
-from .transfers import Progress, download
+from .transfers import Options, Policy, Progress, download
 
 NODE_PREVIEW_CHILDREN = 50
 
@@ -73,6 +74,16 @@ def download_to(
     overwrite: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    *,
+    policy: Policy | None = None,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
-    result = download(catalog, uri, Path(dest), overwrite, on_progress, cancel)
-    return {"path": result.path, "files": result.files, "bytes": result.bytes}
+    """`{path, files, bytes}`, plus `skipped` and `failures` when there are some."""
+    settings = settings or Settings()
+    options = Options(
+        concurrency=settings.download_concurrency, chunk_bytes=settings.download_chunk_mb << 20
+    )
+    result = download(
+        catalog, uri, Path(dest), overwrite, on_progress, cancel, policy=policy, options=options
+    )
+    return result.to_json()

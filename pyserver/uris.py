@@ -6,7 +6,7 @@ import os.path
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 from urllib.request import url2pathname
 
 from .errors import InvalidParams
@@ -28,21 +28,48 @@ class DatastorePath:
 class RunArtifact:
     run_id: str
     path: str
+    workspace: str | None = None
 
 
 @dataclass(frozen=True)
 class ModelVersion:
     name: str
     version: str
+    workspace: str | None = None
+    path: str = ""  # a file or folder inside the version (long form only)
 
 
-Location = LocalPath | DatastorePath | RunArtifact | ModelVersion
+@dataclass(frozen=True)
+class WorkspaceItem:
+    """A node of an Azure ML workspace that no official URI form names (docs/uris.md):
+    the workspace itself, its groups, an experiment, a run (`jobs/<run>`), a model, a dataset
+    or one of its versions."""
 
-_LONG_DATASTORE = re.compile(
-    r"^azureml://subscriptions/([^/]+)/resourcegroups/([^/]+)/workspaces/([^/]+)"
-    r"/datastores/([^/]+)/paths/?(.*)$",
+    workspace: str  # "<subscription>/<resource group>/<workspace>"
+    kind: str
+    name: str = ""
+    version: str = ""
+
+
+Location = LocalPath | DatastorePath | RunArtifact | ModelVersion | WorkspaceItem
+
+_WORKSPACE = re.compile(
+    r"^azureml://subscriptions/([^/]+)/resourcegroups/([^/]+)/workspaces/([^/]+)/?(.*)$",
     re.IGNORECASE,
 )
+# What follows the workspace in the long forms (docs/uris.md), "" for the workspace itself.
+_IN_WORKSPACE: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^datastores/([^/]+)/paths/?(.*)$", re.IGNORECASE), "datastorePath"),
+    (re.compile(r"^jobs/([^/]+)/outputs/artifacts/paths/?(.*)$", re.IGNORECASE), "runPath"),
+    (re.compile(r"^models/([^/]+)/versions/([^/]+)(?:/paths/?(.*))?$", re.IGNORECASE), "model"),
+    (re.compile(r"^jobs/([^/]+)/?$", re.IGNORECASE), "run"),
+    (re.compile(r"^experiments/([^/]+)/?$", re.IGNORECASE), "experiment"),
+    (re.compile(r"^models/([^/]+)/?$", re.IGNORECASE), "model"),
+    (re.compile(r"^datasets/([^/]+)/versions/([^/]+)/?$", re.IGNORECASE), "datasetVersion"),
+    (re.compile(r"^datasets/([^/]+)/?$", re.IGNORECASE), "dataset"),
+    (re.compile(r"^(experiments|models|datasets|datastores)/?$", re.IGNORECASE), "group"),
+    (re.compile(r"^$"), "workspace"),
+]
 _SHORT_DATASTORE = re.compile(r"^azureml://datastores/([^/]+)/paths/?(.*)$", re.IGNORECASE)
 _JOB_OUTPUT = re.compile(r"^azureml://jobs/([^/]+)/outputs/artifacts/paths/?(.*)$", re.IGNORECASE)
 _MODEL = re.compile(r"^azureml:([^:/]+):([^:/]+)$")
@@ -54,9 +81,8 @@ def parse_uri(text: str, cwd: Path | None = None) -> Location:
     if not isinstance(text, str) or not text.strip() or "\x00" in text:
         raise InvalidParams(f"Not a valid artifact URI or path: {text!r}.")
     text = text.strip()
-    if match := _LONG_DATASTORE.match(text):
-        sub, group, workspace, store, path = match.groups()
-        return DatastorePath(unquote(store), _clean(path), f"{sub}/{group}/{workspace}")
+    if match := _WORKSPACE.match(text):
+        return _in_workspace(text, *match.groups())
     if match := _SHORT_DATASTORE.match(text):
         return DatastorePath(unquote(match[1]), _clean(match[2]))
     if match := _JOB_OUTPUT.match(text):
@@ -73,6 +99,33 @@ def parse_uri(text: str, cwd: Path | None = None) -> Location:
     if not path.is_absolute():
         path = (cwd or Path.cwd()) / path
     return LocalPath(Path(_normalise(path)))
+
+
+def _in_workspace(text: str, sub: str, group: str, name: str, rest: str) -> Location:
+    workspace = "/".join(unquote(part) for part in (sub, group, name))
+    for pattern, kind in _IN_WORKSPACE:
+        match = pattern.match(rest)
+        if match is None:
+            continue
+        parts = [unquote(part) if part is not None else None for part in match.groups()]
+        if kind == "datastorePath":
+            return DatastorePath(str(parts[0]), _clean(str(parts[1])), workspace)
+        if kind == "runPath":
+            return RunArtifact(str(parts[0]), _clean(str(parts[1])), workspace)
+        if kind == "model" and len(parts) == 3:
+            return ModelVersion(str(parts[0]), str(parts[1]), workspace, _clean(parts[2] or ""))
+        if kind == "group":
+            return WorkspaceItem(workspace, str(parts[0]).lower())
+        return WorkspaceItem(
+            workspace, kind, str(parts[0]) if parts else "", str(parts[1]) if len(parts) > 1 else ""
+        )
+    raise InvalidParams(f"Unsupported URI {text!r}: see docs/uris.md for the accepted forms.")
+
+
+def workspace_uri(subscription: str, resource_group: str, name: str) -> str:
+    """The long-form prefix of every node of an Azure ML workspace."""
+    parts = (quote(part, safe="") for part in (subscription, resource_group, name))
+    return "azureml://subscriptions/{}/resourcegroups/{}/workspaces/{}".format(*parts)
 
 
 def file_uri(path: Path) -> str:

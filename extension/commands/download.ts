@@ -1,10 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
 import { PercentageTracker } from '../common/progress';
-import { type ArtifactNode, type DownloadResult, errorKind, errorMessage } from '../common/protocol';
+import {
+  type ArtifactNode,
+  type DownloadResult,
+  downloadConflicts,
+  errorKind,
+  errorMessage,
+  type OnConflict,
+} from '../common/protocol';
 import type { ArtifactServer } from '../common/server';
 import { readSettings } from '../common/settings';
-import { downloadSummary } from '../format';
+import { conflictQuestion, downloadFailuresDetail, downloadSummary, formatRate } from '../format';
 import { type ExplorerElement, targetNode } from '../tree/elements';
 
 export function registerDownloadCommand(
@@ -40,17 +47,21 @@ async function chooseDestination(): Promise<string | undefined> {
 }
 
 async function download(server: ArtifactServer, node: ArtifactNode, dest: string): Promise<void> {
+  const started = Date.now();
   try {
-    const result = await transfer(server, node, dest, false).catch(async (error: unknown) => {
-      if (errorKind(error) !== 'AlreadyExists' || !(await confirmOverwrite(node, dest, errorMessage(error)))) {
+    const result = await transfer(server, node, dest, 'ask').catch(async (error: unknown) => {
+      const choice = errorKind(error) === 'AlreadyExists' ? await askOnConflict(node, dest, error) : undefined;
+      if (choice === undefined) {
         throw error;
       }
-      return transfer(server, node, dest, true);
+      return transfer(server, node, dest, choice);
     });
-    await reportSuccess(node, result);
+    await reportResult(node, result, (Date.now() - started) / 1000);
   } catch (error) {
     if (isCancellation(error)) {
-      void vscode.window.showInformationMessage('Download cancelled');
+      void vscode.window.showInformationMessage(
+        'Download cancelled: no partial file was left at its final name (files already complete stay).',
+      );
     } else if (errorKind(error) !== 'AlreadyExists') {
       void vscode.window.showErrorMessage(`Downloading ${node.name} failed: ${errorMessage(error)}`);
     }
@@ -61,7 +72,7 @@ async function transfer(
   server: ArtifactServer,
   node: ArtifactNode,
   dest: string,
-  overwrite: boolean,
+  onConflict: OnConflict,
 ): Promise<DownloadResult> {
   const options = {
     location: vscode.ProgressLocation.Notification,
@@ -71,18 +82,32 @@ async function transfer(
   return await vscode.window.withProgress(options, async (progress, cancellation) => {
     const workDoneToken = randomUUID();
     const percentage = new PercentageTracker();
+    // The server's message: "3/10 files · 1.2 MB of 4.0 MB · 35.2 MB/s · 4 s left".
     const subscription = await server.onProgress(workDoneToken, (value) => {
       if (value.kind !== 'end') {
         progress.report({ increment: percentage.advance(value.percentage), message: value.message });
       }
     });
     try {
-      const params = { uri: node.uri, dest, overwrite, workDoneToken };
+      const params = { uri: node.uri, dest, overwrite: onConflict === 'overwrite', onConflict, workDoneToken };
       return await server.request('artifacts/download', params, cancellation);
     } finally {
       subscription.dispose();
     }
   });
+}
+
+/** "Overwrite N files" / "Skip existing" / Cancel (undefined). */
+async function askOnConflict(node: ArtifactNode, dest: string, error: unknown): Promise<OnConflict | undefined> {
+  const found = downloadConflicts(error);
+  if (found === undefined) {
+    return (await confirmOverwrite(node, dest, errorMessage(error))) ? 'overwrite' : undefined;
+  }
+  const { message, detail } = conflictQuestion(node.name, dest, found.count, found.conflicts);
+  const overwrite = found.count === 1 ? 'Overwrite 1 file' : `Overwrite ${found.count} files`;
+  const skip = 'Skip existing';
+  const choice = await vscode.window.showWarningMessage(message, { modal: true, detail }, overwrite, skip);
+  return choice === overwrite ? 'overwrite' : choice === skip ? 'skip' : undefined;
 }
 
 async function confirmOverwrite(node: ArtifactNode, dest: string, detail: string): Promise<boolean> {
@@ -94,8 +119,22 @@ async function confirmOverwrite(node: ArtifactNode, dest: string, detail: string
   return choice === 'Overwrite';
 }
 
-async function reportSuccess(node: ArtifactNode, result: DownloadResult): Promise<void> {
-  const choice = await vscode.window.showInformationMessage(downloadSummary(node.name, result), 'Reveal', 'Open');
+async function reportResult(node: ArtifactNode, result: DownloadResult, seconds: number): Promise<void> {
+  const rate = seconds > 0.5 && result.bytes > 0 ? ` at ${formatRate(result.bytes / seconds)}` : '';
+  const summary = `${downloadSummary(node.name, result)}${rate}`;
+  const failures = result.failures ?? [];
+  if (failures.length > 0) {
+    const choice = await vscode.window.showWarningMessage(
+      summary,
+      { modal: true, detail: `Not downloaded:\n${downloadFailuresDetail(failures)}` },
+      'Reveal',
+    );
+    if (choice === 'Reveal') {
+      await vscode.commands.executeCommand('revealFileInOS', vscode.Uri.file(result.path));
+    }
+    return;
+  }
+  const choice = await vscode.window.showInformationMessage(summary, 'Reveal', 'Open');
   const target = vscode.Uri.file(result.path);
   if (choice === 'Reveal') {
     await vscode.commands.executeCommand('revealFileInOS', target);

@@ -10,7 +10,17 @@ export interface ArtifactSettings {
   python: string;
   previewWorkers: number;
   previewMemoryMB: number;
+  downloadConcurrency: number;
+  downloadChunkMB: number;
   datastores: DatastoreSetting[];
+  workspaces: WorkspaceSetting[];
+}
+
+/** One Azure ML workspace of amlArtifacts.workspaces. */
+export interface WorkspaceSetting {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
 }
 
 /** One blob datastore of amlArtifacts.datastores; the server validates it further. */
@@ -32,6 +42,8 @@ interface Bounds {
 export const PAGE_SIZE = { default: 100, min: 10, max: 1000 } as const;
 export const PREVIEW_WORKERS = { default: 2, min: 1, max: 16 } as const;
 export const PREVIEW_MEMORY_MB = { default: 2048, min: 256, max: 1 << 20 } as const;
+export const DOWNLOAD_CONCURRENCY = { default: 8, min: 1, max: 64 } as const;
+export const DOWNLOAD_CHUNK_MB = { default: 8, min: 1, max: 256 } as const;
 
 /** Settings as the user wrote them → the object sent as initializationOptions. */
 export function normalizeSettings(
@@ -51,8 +63,41 @@ export function normalizeSettings(
     python: typeof raw.python === 'string' ? expand(raw.python) : '',
     previewWorkers: clamp(raw.previewWorkers, PREVIEW_WORKERS),
     previewMemoryMB: clamp(raw.previewMemoryMB, PREVIEW_MEMORY_MB),
+    downloadConcurrency: clamp(raw.downloadConcurrency, DOWNLOAD_CONCURRENCY),
+    downloadChunkMB: clamp(raw.downloadChunkMB, DOWNLOAD_CHUNK_MB),
     datastores: normalizeDatastores(raw.datastores),
+    workspaces: normalizeWorkspaces(raw.workspaces),
   };
+}
+
+/** Entries with the three names, trimmed; duplicates (names compare case-insensitively, as
+ * Azure's do) dropped. */
+export function normalizeWorkspaces(raw: unknown): WorkspaceSetting[] {
+  if (!Array.isArray(raw)) {
+    return [];
+  }
+  const text = (value: unknown): string | undefined =>
+    typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+  const seen = new Set<string>();
+  const workspaces: WorkspaceSetting[] = [];
+  for (const item of raw as unknown[]) {
+    if (typeof item !== 'object' || item === null) {
+      continue;
+    }
+    const entry = item as Record<string, unknown>;
+    const subscriptionId = text(entry.subscriptionId);
+    const resourceGroup = text(entry.resourceGroup);
+    const name = text(entry.name);
+    if (subscriptionId === undefined || resourceGroup === undefined || name === undefined) {
+      continue;
+    }
+    const key = [subscriptionId, resourceGroup, name].join('/').toLowerCase();
+    if (!seen.has(key)) {
+      seen.add(key);
+      workspaces.push({ subscriptionId, resourceGroup, name });
+    }
+  }
+  return workspaces;
 }
 
 /** Entries with a name and a container, reduced to the keys the server reads (it logs and

@@ -58,15 +58,38 @@ export interface DownloadResult {
   path: string;
   files: number;
   bytes: number;
+  skipped?: number; // files already there (identical, or kept by onConflict "skip")
+  failures?: DownloadFailure[]; // files not downloaded; the others are complete and verified
+}
+
+/** A file a download could not write (refused name, network, checksum...). */
+export interface DownloadFailure {
+  uri: string;
+  path: string;
+  reason: string;
+}
+
+/** What a download does with existing files that differ (identical ones are always skipped). */
+export type OnConflict = 'ask' | 'skip' | 'overwrite';
+
+/** `data` of an AlreadyExists error from `artifacts/download` with onConflict "ask". */
+export function downloadConflicts(error: unknown): { conflicts: string[]; count: number } | undefined {
+  const data = (error as { data?: { conflicts?: unknown; conflictCount?: unknown } | null } | null)?.data;
+  if (!Array.isArray(data?.conflicts)) {
+    return undefined;
+  }
+  const conflicts = data.conflicts.filter((item): item is string => typeof item === 'string');
+  const count = typeof data.conflictCount === 'number' ? data.conflictCount : conflicts.length;
+  return { conflicts, count };
 }
 
 /** Request method → [params, result]. */
 export interface Requests {
-  'artifacts/roots': [Record<string, never>, { items: ArtifactNode[] }];
-  'artifacts/children': [{ uri: string; pageToken?: string; pageSize?: number }, Page];
+  'artifacts/roots': [{ refresh?: boolean }, { items: ArtifactNode[] }];
+  'artifacts/children': [{ uri: string; pageToken?: string; pageSize?: number; refresh?: boolean }, Page];
   'artifacts/preview': [{ uri: string; maxBytes?: number; timeoutMs?: number }, Preview];
   'artifacts/download': [
-    { uri: string; dest: string; overwrite?: boolean; workDoneToken?: string },
+    { uri: string; dest: string; overwrite?: boolean; onConflict?: OnConflict; workDoneToken?: string },
     DownloadResult,
   ];
 }
@@ -83,6 +106,7 @@ export const ErrorCode = {
   NotFound: -31001,
   AlreadyExists: -31002,
   PermissionDenied: -31003,
+  NotSignedIn: -31003, // a PermissionDenied the user fixes by signing in (`az login`)
   CorruptArtifact: -31004,
   UnsafePath: -31005,
   Unavailable: -31006,

@@ -12,7 +12,10 @@ export function readSettings(): ArtifactSettings {
       python: config.get('python'),
       previewWorkers: config.get('previewWorkers'),
       previewMemoryMB: config.get('previewMemoryMB'),
+      downloadConcurrency: config.get('downloadConcurrency'),
+      downloadChunkMB: config.get('downloadChunkMB'),
       datastores: config.get('datastores'),
+      workspaces: config.get('workspaces'),
     },
     homedir(),
   );

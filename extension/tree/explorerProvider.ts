@@ -12,6 +12,8 @@ export class ExplorerProvider implements vscode.TreeDataProvider<ExplorerElement
   // Cached so that elements keep their identity until refresh(); keyed by parent uri, '' = roots.
   private readonly listings = new Map<string, Promise<Listing>>();
   private readonly tooltips = new Map<string, vscode.MarkdownString>();
+  // After refresh(), the next roots request asks the server to drop its cached remote listings.
+  private refreshPending = false;
 
   constructor(
     private readonly server: ArtifactServer,
@@ -19,6 +21,7 @@ export class ExplorerProvider implements vscode.TreeDataProvider<ExplorerElement
   ) {}
 
   refresh(): void {
+    this.refreshPending = true;
     this.listings.clear();
     this.tooltips.clear();
     this.changed.fire(undefined);
@@ -109,11 +112,13 @@ export class ExplorerProvider implements vscode.TreeDataProvider<ExplorerElement
 
   private async fetchFirstPage(parent: ArtifactElement | undefined): Promise<Listing> {
     const listing = new Listing(parent);
-    listing.append(
-      parent === undefined
-        ? await this.server.request('artifacts/roots', {})
-        : await this.fetchChildren(parent, undefined),
-    );
+    if (parent === undefined) {
+      const refresh = this.refreshPending;
+      this.refreshPending = false;
+      listing.append(await this.server.request('artifacts/roots', refresh ? { refresh } : {}));
+    } else {
+      listing.append(await this.fetchChildren(parent, undefined));
+    }
     return listing;
   }
 

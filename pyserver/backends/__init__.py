@@ -1,6 +1,8 @@
 """Routing URIs to backends: `azureml://datastores/<name>/...` naming a datastore of
-`amlArtifacts.datastores` goes to the blob backend (backends/blob.py); every other form
-resolves in the local workspaces (backends/local.py)."""
+`amlArtifacts.datastores` goes to the blob backend (backends/blob.py); the forms of an Azure
+ML workspace (configured in `amlArtifacts.workspaces` or found in a config.json) go to the
+workspace backend (backends/azureml.py); every other form resolves in the local workspaces
+(backends/local.py). See docs/uris.md."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from typing import Any
 from ..config import Settings
 from ..errors import NotFound
 from ..model import Node, Page
-from ..uris import DatastorePath, file_uri, parse_uri
+from ..uris import DatastorePath, Location, ModelVersion, RunArtifact, file_uri, parse_uri
+from .azureml import AzureMLWorkspaces
 from .base import FileEntry, RangeReader, clamp_page_size
 from .blob import BlobDatastores, datastore_uri, missing_datastore
 from .local import LocalWorkspaces
@@ -25,6 +28,7 @@ class Catalog:
     ) -> None:
         self.local = LocalWorkspaces()
         self.blob = BlobDatastores()
+        self.azureml = AzureMLWorkspaces(self.blob)
         self.configure(settings or Settings(), opened_folders)
 
     def configure(self, settings: Settings, opened_folders: Sequence[Path] | None = None) -> None:
@@ -32,22 +36,35 @@ class Catalog:
         self.blob.configure(settings.datastores)
         if opened_folders is not None:
             self.local.opened_folders = list(opened_folders)
+        self.azureml.configure(settings.workspaces, opened_folders)
 
     def canonical(self, uri: str) -> str:
         """The URI a location resolves to (every accepted form, see docs/uris.md): a
-        configured datastore's `azureml://datastores/...` URI, else a file URI."""
+        configured datastore's `azureml://datastores/...` URI, a workspace's long form, else
+        a file URI."""
         remote = self._remote(uri)
         if remote is not None:
             return datastore_uri(*remote)
+        workspace = self._workspace(uri)
+        if workspace is not None:
+            return self.azureml.canonical(workspace)
         return file_uri(self._local_path(uri))
 
     def roots(self) -> list[Node]:
-        return self.local.roots() + self.blob.roots()
+        return self.local.roots() + self.azureml.roots() + self.blob.roots()
+
+    def refresh(self, uri: str | None = None) -> None:
+        """Forget cached remote listings (of the URI's workspace, else of every workspace)."""
+        location = parse_uri(uri) if uri else None
+        self.azureml.refresh(location)
 
     def stat(self, uri: str) -> Node:
         remote = self._remote(uri)
         if remote is not None:
             return self.blob.stat(*remote)
+        workspace = self._workspace(uri)
+        if workspace is not None:
+            return self.azureml.stat(workspace)
         return self.local.stat(self.canonical(uri))
 
     def children(
@@ -57,24 +74,43 @@ class Catalog:
         remote = self._remote(uri)
         if remote is not None:
             return self.blob.children(*remote, page_token, size)
+        workspace = self._workspace(uri)
+        if workspace is not None:
+            return self.azureml.children(workspace, page_token, size)
         return self.local.children(self.canonical(uri), page_token, size)
 
     def metadata(self, uri: str) -> dict[str, Any]:
         remote = self._remote(uri)
         if remote is not None:
             return self.blob.metadata(*remote)
+        workspace = self._workspace(uri)
+        if workspace is not None:
+            return self.azureml.metadata(workspace)
         return self.local.metadata(self.canonical(uri))
 
     def open(self, uri: str) -> RangeReader:
         remote = self._remote(uri)
         if remote is not None:
             return self.blob.open(*remote)
+        workspace = self._workspace(uri)
+        if workspace is not None:
+            return self.azureml.open(workspace)
         return self.local.open(self.canonical(uri))
+
+    def open_listed(self, entry: FileEntry) -> RangeReader:
+        """`open(entry.uri)`, without a request when the listing gave the blob's ETag."""
+        remote = self._remote(entry.uri) if entry.etag else None
+        if remote is not None and entry.etag:
+            return self.blob.open_listed(*remote, entry.size, entry.etag)
+        return self.open(entry.uri)
 
     def walk(self, uri: str) -> Iterator[FileEntry]:
         remote = self._remote(uri)
         if remote is not None:
             return self.blob.walk(*remote)
+        workspace = self._workspace(uri)
+        if workspace is not None:
+            return self.azureml.walk(workspace)
         return self.local.walk(self.canonical(uri))
 
     def _remote(self, uri: str) -> tuple[str, str] | None:
@@ -84,6 +120,22 @@ class Catalog:
         if isinstance(location, DatastorePath) and self.blob.handles(location.datastore):
             return location.datastore, location.path
         return None
+
+    def _workspace(self, uri: str) -> Location | None:
+        """The location when an Azure ML workspace serves it. The short forms (`runs:/...`,
+        `azureml://jobs/...`, `azureml:<model>:<version>`) go to a local workspace that has
+        them first (no network), then to the configured workspaces."""
+        location = parse_uri(uri)
+        if not self.azureml.handles(location):
+            return None
+        short = isinstance(location, (RunArtifact, ModelVersion)) and location.workspace is None
+        if short and (self.local.configured or self.local.opened_folders):
+            try:
+                self.local.resolve(location)
+                return None
+            except NotFound:
+                pass
+        return location
 
     def _local_path(self, uri: str) -> Path:
         location = parse_uri(uri)

@@ -32,7 +32,11 @@ class FileEntry:
 
     relative_parts: tuple[str, ...]
     uri: str
-    size: int
+    size: int  # 0 when the listing has no sizes (Azure ML artifacts): the reader has it
+    # Optional, when the listing has them (downloads skip identical files, verify MD5):
+    md5: bytes | None = None  # Content-MD5
+    modified: float | None = None  # POSIX timestamp
+    etag: str | None = None  # the version listed (a download opens it without a request)
 
 
 class Backend(Protocol):

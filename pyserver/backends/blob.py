@@ -184,6 +184,31 @@ class BlobDatastores:
             client, int(props.size), str(props.etag), key, self.cache, self, store, uri
         )
 
+    def open_listed(self, name: str, path: str, size: int, etag: str) -> BlobRangeReader:
+        """A reader of the blob version a listing returned, without a properties request
+        (downloads of many small files): reads are If-Match that ETag, so a blob changed
+        since fails its reads instead of mixing versions."""
+        store = self._store(name)
+        uri = datastore_uri(name, path)
+        with store.errors(uri):
+            client = store.container.get_blob_client(path)
+        key = blob_key(store.account_url, store.config.container, path, etag)
+        return BlobRangeReader(client, size, etag, key, self.cache, self, store, uri)
+
+    def open_url(self, url: str, uri: str) -> BlobRangeReader:
+        """A blob reached through a signed URL (an Azure ML artifact's `contentUri`), read
+        through the same block cache. The URL is a secret: it never appears in a message."""
+        store = _SignedUrlStore(url)
+        with store.errors(uri):
+            client = store.blob_client()
+            props = _blob_properties(client)
+            if props is None:
+                raise NotFound(f"{uri} does not exist (moved or deleted?): refresh the view.", uri)
+        key = blob_key(store.account_url, client.container_name, client.blob_name, str(props.etag))
+        return BlobRangeReader(
+            client, int(props.size), str(props.etag), key, self.cache, self, store, uri
+        )
+
     def walk(self, name: str, path: str) -> Iterator[FileEntry]:
         store = self._store(name)
         uri = datastore_uri(name, path)
@@ -191,7 +216,9 @@ class BlobDatastores:
             if path:
                 props = _blob_properties(store.container.get_blob_client(path))
                 if props is not None:
-                    yield FileEntry((path.rsplit("/", 1)[-1],), uri, int(props.size))
+                    yield FileEntry(
+                        (path.rsplit("/", 1)[-1],), uri, int(props.size), **_listed(props)
+                    )
                     return
             prefix = f"{path}/" if path else ""
             top = path.rsplit("/", 1)[-1] if path else name
@@ -202,7 +229,9 @@ class BlobDatastores:
                     continue
                 found += 1
                 parts = (top, *relative.split("/"))
-                yield FileEntry(parts, datastore_uri(name, blob.name), int(blob.size))
+                yield FileEntry(
+                    parts, datastore_uri(name, blob.name), int(blob.size), **_listed(blob)
+                )
         if not found and path:
             raise NotFound(f"{uri} does not exist (moved or deleted?): refresh the view.", uri)
 
@@ -418,7 +447,7 @@ class _Store:
                 made = NotFound(f"{uri} does not exist (moved or deleted?): refresh the view.", uri)
         elif isinstance(error, azure_errors.ClientAuthenticationError) or status in (401, 403):
             made = PermissionDenied(
-                f"Access to datastore {name} ({self.account_url}, container {container}) was "
+                f"Access to {self.title} ({self.account_url}, container {container}) was "
                 f"refused{f' ({code})' if code else ''}: {self._auth_advice()}",
                 uri,
             )
@@ -426,7 +455,7 @@ class _Store:
             error, (azure_errors.ServiceRequestError, azure_errors.ServiceResponseError)
         ):
             made = Unavailable(
-                f"Cannot reach {self.account_url} (datastore {name}): check the address, your "
+                f"Cannot reach {self.account_url} ({self.title}): check the address, your "
                 "network or proxy, then retry.",
                 uri,
             )
@@ -443,6 +472,10 @@ class _Store:
         made.message = redact(made.message, secrets)
         raise made from None
 
+    @property
+    def title(self) -> str:
+        return f"datastore {self.config.name}"
+
     def _auth_advice(self) -> str:
         config = self.config
         if config.sas_token:
@@ -455,6 +488,43 @@ class _Store:
             "sign in with `az login` (or set a service principal's AZURE_* variables) and make "
             "sure you hold the Storage Blob Data Reader role on the account."
         )
+
+
+class _SignedUrlStore(_Store):
+    """One blob behind a SAS URL that Azure ML handed out (artifact `contentUri`)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        path = parts.path.strip("/").split("/")
+        host = parts.hostname or ""
+        emulator = host in ("localhost", "127.0.0.1") or host.replace(".", "").isdigit()
+        account = f"{parts.scheme}://{parts.netloc}" + (f"/{path[0]}" if emulator else "")
+        container = path[1] if emulator and len(path) > 1 else path[0]
+        super().__init__(DatastoreConfig("artifacts", container, account, sas_token=parts.query))
+        self._url = url
+
+    @property
+    def title(self) -> str:
+        return "the workspace's artifact storage"
+
+    def blob_client(self) -> BlobClient:
+        from azure.storage.blob import BlobClient, LinearRetry
+
+        logging.getLogger("azure").setLevel(logging.WARNING)
+        # urllib3 logs every URL at DEBUG, signature included: never below INFO here.
+        pool_log = logging.getLogger("urllib3.connectionpool")
+        pool_log.setLevel(max(pool_log.getEffectiveLevel(), logging.INFO))
+        return BlobClient.from_blob_url(
+            self._url,
+            retry_policy=LinearRetry(
+                backoff=1, retry_total=2, random_jitter_range=0, retry_connect=1
+            ),
+            connection_timeout=CONNECT_TIMEOUT_S,
+            read_timeout=READ_TIMEOUT_S,
+        )
+
+    def _auth_advice(self) -> str:
+        return "the signed link Azure ML gave for it expired or was revoked: refresh and retry."
 
 
 def _account_name(account_url: str) -> str:
@@ -513,6 +583,17 @@ def _iso(value: datetime | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
     return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _listed(props: Any) -> dict[str, Any]:
+    """Content-MD5 and modification time of a listed blob, for downloads (transfers/)."""
+    md5 = getattr(getattr(props, "content_settings", None), "content_md5", None)
+    modified = getattr(props, "last_modified", None)
+    return {
+        "md5": bytes(md5) if isinstance(md5, (bytes, bytearray)) and md5 else None,
+        "modified": modified.timestamp() if isinstance(modified, datetime) else None,
+        "etag": str(props.etag) if getattr(props, "etag", None) else None,
+    }
 
 
 def _runs(indices: list[int]) -> Iterator[tuple[int, int]]:

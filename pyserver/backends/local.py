@@ -6,6 +6,7 @@ from where the path sits under the workspace root."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from ..errors import ArtifactError, CorruptArtifact, InvalidParams, NotFound, fr
 from ..model import Node, Page
 from ..uris import DatastorePath, LocalPath, Location, ModelVersion, RunArtifact, file_uri
 from .base import FileEntry, paginate
+
+log = logging.getLogger(__name__)
 
 WORKSPACE_FILE = "workspace.json"
 WORKSPACE_FORMAT = "aml-artifacts/local-workspace"
@@ -71,7 +74,10 @@ class LocalFileReader:
 
     def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_RDONLY)
-        self._size = os.fstat(self._fd).st_size
+        info = os.fstat(self._fd)
+        self._size = info.st_size
+        # Identity of this version (downloads resume only into the same version).
+        self.etag = f"{info.st_mtime_ns:x}-{info.st_size:x}"
 
     @property
     def size(self) -> int:
@@ -149,8 +155,13 @@ class LocalWorkspaces:
     def walk(self, uri: str) -> Iterator[FileEntry]:
         path = self._path(uri)
         if path.is_file():
-            yield FileEntry((path.name,), file_uri(path), path.stat().st_size)
+            info = path.stat()
+            yield FileEntry((path.name,), file_uri(path), info.st_size, modified=info.st_mtime)
             return
+        # Symbolic links are followed only when they stay inside the folder downloaded:
+        # a link in a workspace never exports a file from elsewhere (os.walk does not
+        # descend into linked folders).
+        top = os.path.realpath(path)
         for folder, dirs, files in os.walk(path, onerror=_raise):
             dirs.sort()
             base = Path(folder)
@@ -158,8 +169,12 @@ class LocalWorkspaces:
                 file = base / name
                 if not file.is_file():  # sockets, dangling symlinks: nothing to copy
                     continue
+                if file.is_symlink() and not _is_within(Path(os.path.realpath(file)), Path(top)):
+                    log.info("not following %s: it links outside %s", file, path)
+                    continue
+                info = file.stat()
                 parts = (path.name, *file.relative_to(path).parts)
-                yield FileEntry(parts, file_uri(file), file.stat().st_size)
+                yield FileEntry(parts, file_uri(file), info.st_size, modified=info.st_mtime)
 
     # -- Resolving Azure ML URI forms against local workspaces ---------------------------
 

@@ -1,41 +1,43 @@
-"""Download a file or folder into a destination folder.
-
-Every file goes to a temporary name beside its target and is renamed only when complete and
-its size verified; every target path is checked to stay inside the destination before
-anything is written."""
+"""Download a file or folder into a destination folder: plan (plan.py: names mapped and
+contained, identical files skipped, conflicts settled by the policy), then transfer
+(engine.py: parallel, chunked, resumable, verified, atomic rename), with progress
+(progress.py). Files that fail are listed in the result; the others are complete."""
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote
+from typing import Any
 
 from ..backends import Catalog
-from ..backends.base import FileEntry
-from ..errors import AlreadyExists, Cancelled, CorruptArtifact, UnsafePath
+from ..errors import InvalidParams, UnsafePath
+from .engine import Options, transfer
+from .plan import POLICIES, Failure, Policy, contained, make_plan
+from .progress import Progress, Tracker
 
-CHUNK_BYTES = 1 << 20
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
 @dataclass(frozen=True)
 class DownloadResult:
     path: str
-    files: int
-    bytes: int
+    files: int  # files written by this download
+    bytes: int  # their bytes
+    skipped: int = 0  # files already there (identical, or kept by the `skip` policy)
+    failures: tuple[Failure, ...] = field(default=())
+    fetched_bytes: int = 0  # bytes that crossed the network (less than `bytes` on resume)
 
-
-@dataclass(frozen=True)
-class Progress:
-    files_done: int
-    files_total: int
-    bytes_done: int
-    bytes_total: int
+    def to_json(self) -> dict[str, Any]:
+        """The protocol's result: `skipped` and `failures` only when there are some."""
+        result: dict[str, Any] = {"path": self.path, "files": self.files, "bytes": self.bytes}
+        if self.skipped:
+            result["skipped"] = self.skipped
+        if self.failures:
+            result["failures"] = [failure.to_json() for failure in self.failures]
+        return result
 
 
 def download(
@@ -45,29 +47,47 @@ def download(
     overwrite: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    *,
+    policy: Policy | None = None,
+    options: Options | None = None,
 ) -> DownloadResult:
-    dest = dest.expanduser().absolute()
-    entries = list(catalog.walk(uri))
-    top_name = entries[0].relative_parts[0] if entries else _last_segment(catalog.canonical(uri))
-    top = safe_target(dest, (top_name,))
-    plan = [(safe_target(dest, entry.relative_parts), entry) for entry in entries]
-    if top.exists() and not overwrite:
-        raise AlreadyExists(f"{top} already exists: choose another folder, or overwrite it.", uri)
-    dest.mkdir(parents=True, exist_ok=True)
-    if not entries:
-        top.mkdir(exist_ok=True)
-    total = sum(entry.size for entry in entries)
-    report = on_progress or _ignore
-    done_bytes = 0
-    for index, (target, entry) in enumerate(plan):
-        progress_at = partial(_progress_at, report, index, len(plan), done_bytes, total)
-        done_bytes += _copy(catalog, entry, target, cancel or threading.Event(), progress_at)
-        report(Progress(index + 1, len(plan), done_bytes, total))
-    return DownloadResult(str(top), len(plan), done_bytes)
+    """`policy` (default: `overwrite` when `overwrite`, else `ask`) settles existing files
+    that differ: `ask` raises Conflict (errors.py) before anything is written, `skip` keeps
+    them, `overwrite` replaces them. Identical files are always skipped."""
+    policy = policy or ("overwrite" if overwrite else "ask")
+    if policy not in POLICIES:
+        raise InvalidParams(f"onConflict must be one of {', '.join(POLICIES)}, got {policy!r}.")
+    cancel = cancel or threading.Event()
+    plan = make_plan(catalog, uri, dest, policy)
+    plan.dest.mkdir(parents=True, exist_ok=True)
+    empty_folder = not (plan.items or plan.skipped or plan.failures)
+    if empty_folder and contained(plan.dest, plan.top) is None:
+        plan.top.mkdir(exist_ok=True)
+    tracker = Tracker(
+        len(plan.items) + len(plan.skipped) + len(plan.failures),
+        sum(item.entry.size for item in plan.items),
+        on_progress,
+    )
+    for _ in plan.skipped:
+        tracker.file_done(skipped=True)
+    for _ in plan.failures:
+        tracker.file_failed(0)
+    outcome = transfer(catalog, plan.dest, plan.items, tracker, cancel, options or Options())
+    if on_progress is not None:
+        on_progress(tracker.snapshot())
+    return DownloadResult(
+        str(plan.top),
+        len(outcome.downloaded),
+        outcome.bytes,
+        len(plan.skipped),
+        tuple(plan.failures + outcome.failures),
+        tracker.bytes_fetched,
+    )
 
 
 def safe_target(dest: Path, parts: tuple[str, ...]) -> Path:
-    """`dest` joined with remote names, refusing any that could point elsewhere."""
+    """`dest` joined with already-safe names (names.local_parts), refusing any that could
+    point elsewhere: a last check, never a substitute for the mapping."""
     for part in parts:
         if (
             not part
@@ -82,63 +102,10 @@ def safe_target(dest: Path, parts: tuple[str, ...]) -> Path:
                 "place a file outside the download folder."
             )
     target = dest.joinpath(*parts)
-    resolved_dest = dest.resolve()
-    if resolved_dest not in target.resolve().parents:
-        raise UnsafePath(
-            f"Refusing to write {target}: it resolves outside {dest} "
-            "(a symbolic link in the destination?)."
-        )
+    reason = contained(dest, target)
+    if reason is not None:
+        raise UnsafePath(f"Refusing to write {target}: {reason}.")
     return target
 
 
-def _copy(
-    catalog: Catalog,
-    entry: FileEntry,
-    target: Path,
-    cancel: threading.Event,
-    on_bytes: Callable[[int], object],
-) -> int:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.part")
-    reader = catalog.open(entry.uri)
-    written = 0
-    try:
-        with open(temporary, "wb") as out:
-            while written < reader.size:
-                if cancel.is_set():
-                    raise Cancelled(f"Download of {entry.uri} was cancelled.", entry.uri)
-                chunk = reader.read_range(written, CHUNK_BYTES)
-                if not chunk:
-                    break
-                out.write(chunk)
-                written += len(chunk)
-                on_bytes(written)
-        if written != reader.size:
-            raise CorruptArtifact(
-                f"{entry.uri} ended after {written} of {reader.size} bytes: "
-                "it changed or was truncated while downloading. Try again."
-            )
-        os.replace(temporary, target)
-    finally:
-        reader.close()
-        temporary.unlink(missing_ok=True)
-    return written
-
-
-def _progress_at(
-    report: Callable[[Progress], None],
-    files_done: int,
-    files_total: int,
-    base: int,
-    total: int,
-    written: int,
-) -> None:
-    report(Progress(files_done, files_total, base + written, total))
-
-
-def _ignore(progress: Progress) -> None:
-    pass
-
-
-def _last_segment(uri: str) -> str:
-    return unquote(uri.rstrip("/").rsplit("/", 1)[-1])
+__all__ = ["DownloadResult", "Failure", "Options", "Progress", "download", "safe_target"]

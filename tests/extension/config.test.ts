@@ -13,6 +13,7 @@ describe('normalizeSettings', () => {
         previewWorkers: 4,
         previewMemoryMB: 1024,
         datastores: [{ name: 'blob', container: 'data', connectionString: 'UseDevelopmentStorage=true' }],
+        workspaces: [{ subscriptionId: 's', resourceGroup: 'rg', name: 'ws' }],
       },
       '/home/me',
     );
@@ -23,7 +24,10 @@ describe('normalizeSettings', () => {
       python: '/usr/bin/python3',
       previewWorkers: 4,
       previewMemoryMB: 1024,
+      downloadConcurrency: 8,
+      downloadChunkMB: 8,
       datastores: [{ name: 'blob', container: 'data', connectionString: 'UseDevelopmentStorage=true' }],
+      workspaces: [{ subscriptionId: 's', resourceGroup: 'rg', name: 'ws' }],
     });
   });
   it('gives the defaults for missing or mistyped values', () => {
@@ -34,8 +38,32 @@ describe('normalizeSettings', () => {
       python: '',
       previewWorkers: 2,
       previewMemoryMB: 2048,
+      downloadConcurrency: 8,
+      downloadChunkMB: 8,
       datastores: [],
+      workspaces: [],
     });
+  });
+  it('passes Azure ML workspaces through: complete, trimmed, each once', () => {
+    const settings = normalizeSettings(
+      {
+        workspaces: [
+          { subscriptionId: ' sub ', resourceGroup: 'rg', name: 'ws', color: 'blue' },
+          { subscriptionId: 'SUB', resourceGroup: 'RG', name: 'WS' },
+          { subscriptionId: 'sub', resourceGroup: 'rg' },
+          { subscriptionId: 'sub', resourceGroup: 'rg', name: 3 },
+          'nope',
+          null,
+          { subscriptionId: 'sub', resourceGroup: 'rg', name: 'other' },
+        ],
+      },
+      '/home/me',
+    );
+    assert.deepEqual(settings.workspaces, [
+      { subscriptionId: 'sub', resourceGroup: 'rg', name: 'ws' },
+      { subscriptionId: 'sub', resourceGroup: 'rg', name: 'other' },
+    ]);
+    assert.deepEqual(normalizeSettings({ workspaces: { name: 'x' } }, '/h').workspaces, []);
   });
   it('passes datastores through with only the keys the server reads', () => {
     const settings = normalizeSettings(

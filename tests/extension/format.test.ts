@@ -2,12 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ArtifactNode } from '../../extension/common/protocol';
 import {
+  conflictQuestion,
   contextValueFor,
   describeNode,
+  downloadFailuresDetail,
   downloadSummary,
   errorTooltipText,
   formatBytes,
   formatDuration,
+  formatRate,
   formatRelativeTime,
   iconFor,
   shortError,
@@ -186,5 +189,32 @@ describe('errorTooltipText', () => {
   });
   it('says it once when both errors are the same', () => {
     assert.equal(errorTooltipText('run.json is not valid JSON', 'run.json is not valid JSON '), '⚠ run.json is not valid JSON');
+  });
+});
+
+describe('download results', () => {
+  it('mentions files already there and failures', () => {
+    const failures = [{ uri: 'u', path: '/d/x/CON', reason: 'boom' }];
+    assert.equal(
+      downloadSummary('x', { path: '/d/x', files: 2, bytes: 10, skipped: 3, failures }),
+      'Downloaded x (2 files, 10 B; 3 already there, 1 failed) to /d/x',
+    );
+  });
+  it('lists failures, capped', () => {
+    const failures = Array.from({ length: 12 }, (_, i) => ({ uri: `u${i}`, path: `/d/f${i}`, reason: 'r' }));
+    const detail = downloadFailuresDetail(failures, 2);
+    assert.equal(detail, '/d/f0: r\n/d/f1: r\n… and 10 more (see the output log)');
+  });
+  it('asks about conflicts with the names shown', () => {
+    assert.deepEqual(conflictQuestion('run', '/tmp', 5, ['run/a', 'run/b']), {
+      message: 'Downloading run: 5 files already exist in /tmp and differ.',
+      detail: 'run/a\nrun/b\n… and 3 more',
+    });
+    assert.equal(conflictQuestion('f', '/t', 1, ['f']).message, 'Downloading f: 1 file already exists in /t and differs.');
+  });
+  it('formats transfer rates in decimal units', () => {
+    assert.equal(formatRate(350e6), '350.0 MB/s');
+    assert.equal(formatRate(999), '999 B/s');
+    assert.equal(formatRate(1.5e9), '1.5 GB/s');
   });
 });

@@ -60,9 +60,19 @@ def test_download_then_refuse_to_clobber(small_workspace: Path, tmp_path: Path) 
     first = cli("download", model, str(tmp_path), env=env)
     assert first.returncode == 0, first.stderr
     assert (tmp_path / "2" / "weights.bin").read_bytes() == b"\x00" * 10
+    same = cli("download", model, str(tmp_path), env=env)  # identical: skipped
+    assert same.returncode == 0 and "2 skipped" in same.stdout, same.stderr
+    (tmp_path / "2" / "weights.bin").write_bytes(b"mine")
     second = cli("download", model, str(tmp_path), env=env)
     assert second.returncode == 1
-    assert "already exists" in second.stderr and "Traceback" not in second.stderr
+    assert "already exist" in second.stderr and "Traceback" not in second.stderr
+    assert "exists: 2/weights.bin" in second.stderr
+    assert (tmp_path / "2" / "weights.bin").read_bytes() == b"mine"
+    kept = cli("download", "--skip-existing", model, str(tmp_path), env=env)
+    assert kept.returncode == 0 and (tmp_path / "2" / "weights.bin").read_bytes() == b"mine"
+    replaced = cli("download", "--overwrite", model, str(tmp_path), env=env)
+    assert replaced.returncode == 0
+    assert (tmp_path / "2" / "weights.bin").read_bytes() == b"\x00" * 10
 
 
 def test_errors_are_one_clear_line(tmp_path: Path) -> None:

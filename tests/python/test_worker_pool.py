@@ -52,17 +52,21 @@ def sleep_hook(ms: int) -> str:
 
 
 def children_of(pid: int) -> dict[int, str]:
-    """{child pid: state letter} of every process whose parent is `pid`."""
+    """{child pid: state letter} of every preview worker whose parent is `pid`. Other children
+    of the test process (Azurite, a stand-in `az` run by a credential's background refresh)
+    come and go on their own schedule and are not the pool's business."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid:
+        is_worker = b"pyserver.workers.worker" in command or fields[0] == "Z"
+        if int(fields[1]) == pid and is_worker:
             found[int(entry.name)] = fields[0]
     return found
 

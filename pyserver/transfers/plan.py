@@ -1,0 +1,170 @@
+"""What a download will do, decided before anything is written: every remote file's local
+target (mapped by names.py and contained in the destination), which targets already hold
+the same file (skipped), which hold another one (conflicts, settled by the policy)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote
+
+from ..backends import Catalog
+from ..backends.base import FileEntry
+from ..errors import Conflict, Unavailable, UnsafePath
+from .names import local_name, local_parts
+
+Policy = Literal["ask", "skip", "overwrite"]
+POLICIES: tuple[Policy, ...] = ("ask", "skip", "overwrite")
+HASH_BLOCK = 1 << 20
+LISTING_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file that was not downloaded: its URI, its (intended) local path, and why."""
+
+    uri: str
+    path: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"uri": self.uri, "path": self.path, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Item:
+    entry: FileEntry
+    target: Path  # absolute, inside the destination
+
+
+@dataclass
+class Plan:
+    dest: Path
+    top: Path
+    items: list[Item] = field(default_factory=list)  # to download
+    skipped: list[Item] = field(default_factory=list)  # identical, or kept (policy skip)
+    failures: list[Failure] = field(default_factory=list)  # refused names, collisions
+
+
+def make_plan(catalog: Catalog, uri: str, dest: Path, policy: Policy) -> Plan:
+    dest = dest.expanduser().absolute()
+    entries = _listing(catalog, uri)
+    top_name = entries[0].relative_parts[0] if entries else _last_segment(catalog.canonical(uri))
+    try:
+        top = dest / local_name(top_name)
+    except UnsafePath as error:
+        raise UnsafePath(f"Refusing to download {uri}: {error.message}.", uri) from None
+    plan = Plan(dest, top)
+    fold = os.name == "nt" or os.uname().sysname == "Darwin"  # case-insensitive filesystems
+    claimed: dict[str, str] = {}
+    conflicts: list[Item] = []
+    for entry in entries:
+        try:
+            parts = local_parts(entry.relative_parts)
+        except UnsafePath as error:
+            plan.failures.append(Failure(entry.uri, "/".join(entry.relative_parts), error.message))
+            continue
+        target = dest.joinpath(*parts)
+        key = str(target).casefold() if fold else str(target)
+        if key in claimed:
+            reason = f"its local name is the same as that of {claimed[key]}"
+            plan.failures.append(Failure(entry.uri, str(target), reason))
+            continue
+        claimed[key] = entry.uri
+        outside = contained(dest, target)
+        if outside is not None:
+            plan.failures.append(Failure(entry.uri, str(target), outside))
+            continue
+        item = Item(entry, target)
+        state = _existing(entry, target)
+        if state == "absent":
+            plan.items.append(item)
+        elif state == "identical":
+            plan.skipped.append(item)
+        elif state == "folder":
+            reason = "a folder of that name exists in the destination"
+            plan.failures.append(Failure(entry.uri, str(target), reason))
+        else:
+            conflicts.append(item)
+    if conflicts and policy == "ask":
+        names = [str(item.target.relative_to(dest)) for item in conflicts]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        raise Conflict(
+            f"{len(names)} file{'s already exist' if len(names) != 1 else ' already exists'} in "
+            f"{dest} and differ{'s' if len(names) == 1 else ''} ({shown}): choose to overwrite "
+            "or to skip existing files.",
+            uri,
+            names,
+        )
+    (plan.items if policy == "overwrite" else plan.skipped).extend(conflicts)
+    return plan
+
+
+def contained(dest: Path, target: Path) -> str | None:
+    """Why `target` would land outside `dest` (lexically, or through the symbolic links that
+    exist on the way), or None when it is inside."""
+    if not _inside(os.path.normpath(target), os.path.normpath(dest)):
+        return "its path leaves the destination folder"
+    real_dest = os.path.realpath(dest)
+    parent = os.path.realpath(target.parent)
+    if parent != real_dest and not _inside(parent, real_dest):
+        return "its folder resolves outside the destination (a symbolic link?)"
+    return None
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path != folder and os.path.commonpath([path, folder]) == folder
+
+
+def _existing(entry: FileEntry, target: Path) -> str:
+    """absent | identical | different | folder."""
+    try:
+        info = os.lstat(target)
+    except FileNotFoundError:
+        return "absent"
+    except NotADirectoryError:
+        return "different"
+    if stat.S_ISDIR(info.st_mode):
+        return "folder"
+    if not stat.S_ISREG(info.st_mode):  # a symbolic link: replaced, never followed
+        return "different"
+    return "identical" if same_file(entry, target, info) else "different"
+
+
+def same_file(entry: FileEntry, target: Path, info: os.stat_result) -> bool:
+    """Size and Content-MD5 when the listing has it; else size and a local copy at least as
+    new as the remote file. Without either (listings without sizes), never the same."""
+    if entry.size != info.st_size or (entry.size == 0 and entry.md5 is None and not entry.modified):
+        return False
+    if entry.md5 is not None:
+        return file_md5(target) == entry.md5
+    return entry.modified is not None and info.st_mtime >= entry.modified
+
+
+def file_md5(path: Path) -> bytes:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.digest()
+
+
+def _listing(catalog: Catalog, uri: str) -> list[FileEntry]:
+    """Every file under `uri`; the listing starts over after a transient failure."""
+    for attempt in range(LISTING_ATTEMPTS):
+        try:
+            return list(catalog.walk(uri))
+        except Unavailable:
+            if attempt == LISTING_ATTEMPTS - 1:
+                raise
+            time.sleep(0.5 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _last_segment(uri: str) -> str:
+    return unquote(uri.rstrip("/").rsplit("/", 1)[-1])
