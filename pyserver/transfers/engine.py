@@ -83,13 +83,14 @@ def transfer(
 ) -> Outcome:
     """Download every item to its target; Cancelled (after cleaning up) when `cancel` is set."""
     queue = _Queue(items, cancel)
+    temps = _TempIndex()
     jobs: list[_Job] = []
     jobs_lock = threading.Lock()
 
     def work() -> None:
         while (unit := queue.take()) is not None:
             if isinstance(unit, Item):
-                job = _Job(unit, catalog, dest, tracker, cancel, options)
+                job = _Job(unit, catalog, dest, tracker, cancel, options, temps)
                 with jobs_lock:
                     jobs.append(job)
                 chunks: list[int] = []
@@ -163,8 +164,10 @@ class _Job:
         tracker: Tracker,
         cancel: threading.Event,
         options: Options,
+        temps: _TempIndex,
     ) -> None:
         self.item = item
+        self._temps = temps
         self._catalog = catalog
         self._dest = dest
         self._tracker = tracker
@@ -225,7 +228,7 @@ class _Job:
         base = f".{short_name(target.name, 200)}."
         self.temp = target.parent / f"{base}{key[:16]}.part"
         self.sidecar = target.parent / f"{self.temp.name}.json"
-        _remove_stale(target.parent, base, self.temp.name)
+        self._temps.remove_stale(target.parent, base, self.temp.name)
         self.chunked = self.size >= options.chunked_from
         self._chunk = options.chunk_bytes if self.chunked else max(1, self.size)
         count = -(-self.size // self._chunk)
@@ -323,7 +326,8 @@ class _Job:
 
     def _read(self, offset: int, length: int) -> bytes:
         assert self._reader is not None
-        data = self._reader.read_range(offset, length)
+        read = getattr(self._reader, "read_uncached", None) or self._reader.read_range
+        data: bytes = read(offset, length)
         if len(data) != length:
             raise _ShortRead(f"got {len(data)} of {length} bytes at offset {offset}")
         return data
@@ -504,18 +508,35 @@ def _preallocate(fd: int, size: int) -> None:
         os.ftruncate(fd, size)
 
 
-def _remove_stale(folder: Path, base: str, keep: str) -> None:
-    """Temporary files of the same target for another version of the remote file."""
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return
-    for name in names:
-        rest = name[len(base) :]
-        ours = rest.endswith((".part", ".part.json", ".part.json.tmp")) and len(rest) >= 21
-        if ours and name.startswith(base) and not name.startswith(keep):
+class _TempIndex:
+    """The temporary files found in each target folder (listed once per folder and download,
+    not once per file: folders of thousands of files)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._folders: dict[Path, list[str]] = {}
+
+    def remove_stale(self, folder: Path, base: str, keep: str) -> None:
+        """Temporary files of the same target for another version of the remote file."""
+        with self._lock:
+            names = self._folders.get(folder)
+            if names is None:
+                try:
+                    listed = os.listdir(folder)
+                except OSError:
+                    listed = []
+                names = [name for name in listed if name.startswith(".") and ".part" in name]
+                self._folders[folder] = names
+            stale = [name for name in names if _stale(name, base, keep)]
+        for name in stale:
             with contextlib.suppress(OSError):
                 (folder / name).unlink()
+
+
+def _stale(name: str, base: str, keep: str) -> bool:
+    rest = name[len(base) :]
+    ours = rest.endswith((".part", ".part.json", ".part.json.tmp")) and len(rest) >= 21
+    return ours and name.startswith(base) and not name.startswith(keep)
 
 
 def _fd_md5(fd: int, size: int, cancel: threading.Event) -> bytes:
