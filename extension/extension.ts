@@ -6,13 +6,16 @@ import { registerLoadMoreCommand } from './commands/loadMore';
 import { registerAddLocalWorkspaceCommand } from './commands/localWorkspace';
 import { registerOpenPreviewCommand } from './commands/openPreview';
 import { registerRefreshCommand } from './commands/refresh';
+import { registerRunFilterCommands } from './commands/runFilter';
 import { registerServerCommands } from './commands/server';
+import { registerSignInCommands } from './commands/signIn';
 import { createLog } from './common/log';
 import { onDidChangeSelectedInterpreter } from './common/python';
 import { ArtifactServer } from './common/server';
 import { onDidChangeSettings, readSettings } from './common/settings';
 import { PreviewPanelManager } from './preview/panel';
 import { ExplorerProvider } from './tree/explorerProvider';
+import { RunFilters } from './tree/runFilters';
 
 let activeServer: ArtifactServer | undefined;
 
@@ -20,7 +23,8 @@ export function activate(context: vscode.ExtensionContext): void {
   const log = createLog();
   const server = new ArtifactServer(context.extensionPath, log);
   activeServer = server;
-  const explorer = new ExplorerProvider(server, () => readSettings().pageSize);
+  const filters = new RunFilters(context.workspaceState);
+  const explorer = new ExplorerProvider(server, () => readSettings().pageSize, filters);
   const view = vscode.window.createTreeView('amlArtifacts.explorer', {
     treeDataProvider: explorer,
     showCollapseAll: true,
@@ -50,6 +54,8 @@ export function activate(context: vscode.ExtensionContext): void {
     registerDemoWorkspaceCommand(context.globalStorageUri, server, log),
     registerAddLocalWorkspaceCommand(),
     registerServerCommands(server, log),
+    registerRunFilterCommands(explorer, filters, view),
+    registerSignInCommands(explorer),
   );
   void server.start();
   // Not awaited: activating the Python extension must not delay this one.

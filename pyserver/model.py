@@ -19,11 +19,42 @@ class Node:
     description: str | None = None
     error: str | None = None
     downloadable: bool = False
+    # With `error`: why, machine-readable, so the client offers the right action ("Sign in",
+    # "Retry"): notSignedIn | expired | forbidden | notFound | unreachable | serverError.
+    error_kind: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """camelCase keys, unset fields left out."""
         raw = asdict(self)
         return {_camel(key): value for key, value in raw.items() if value is not None}
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    """Which runs of an experiment to list (`filter` of `artifacts/children`): any of
+    `statuses` (none: every status) and, when `tag_key` is set, runs with that tag (and that
+    value, when `tag_value` is set)."""
+
+    statuses: tuple[str, ...] = ()
+    tag_key: str | None = None
+    tag_value: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.statuses) or self.tag_key is not None
+
+    def matches(self, status: str | None, tags: Any) -> bool:
+        if self.statuses and status not in self.statuses:
+            return False
+        if self.tag_key is None:
+            return True
+        if not isinstance(tags, dict) or self.tag_key not in tags:
+            return False
+        return self.tag_value is None or str(tags[self.tag_key]) == self.tag_value
+
+    def key(self) -> tuple[Any, ...]:
+        """For caches and page tokens."""
+        return (self.statuses, self.tag_key, self.tag_value)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,45 @@ export interface MessageElement {
   readonly parent?: ArtifactElement;
 }
 
-export type ExplorerElement = ArtifactElement | LoadMoreElement | MessageElement;
+/** "Sign in" / "Retry" under a node the server could not use (`errorKind` set). */
+export interface ActionElement {
+  readonly type: 'action';
+  readonly action: ErrorAction;
+  readonly parent: ArtifactElement;
+}
+
+export type ErrorAction = 'signIn' | 'retry';
+
+export type ExplorerElement = ArtifactElement | LoadMoreElement | MessageElement | ActionElement;
+
+const SIGN_IN_KINDS = new Set(['notSignedIn', 'expired', 'forbidden']);
+
+/** What the user can do about a broken node: sign in (for a sign-in or access problem) and
+ * retry; nothing for nodes without `errorKind` (a local folder that is missing, ...). */
+export function errorActions(node: ArtifactNode): ErrorAction[] {
+  if (node.error === undefined || node.errorKind === undefined) {
+    return [];
+  }
+  return SIGN_IN_KINDS.has(node.errorKind) ? ['signIn', 'retry'] : ['retry'];
+}
+
+export function actionLabel(action: ErrorAction, node: ArtifactNode): string {
+  if (action === 'retry') {
+    return 'Retry';
+  }
+  switch (node.errorKind) {
+    case 'expired':
+      return 'Sign in again (az login)';
+    case 'forbidden':
+      return 'Sign in with another account (az login)';
+    default:
+      return 'Sign in (az login)';
+  }
+}
+
+export function actionElements(element: ArtifactElement): ActionElement[] {
+  return errorActions(element.node).map((action) => ({ type: 'action', action, parent: element }));
+}
 
 export function isArtifactElement(value: unknown): value is ArtifactElement {
   return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'artifact';

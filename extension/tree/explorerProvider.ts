@@ -1,8 +1,9 @@
 import * as vscode from 'vscode';
 import { errorMessage } from '../common/protocol';
 import type { ArtifactServer } from '../common/server';
-import { type ArtifactElement, type ExplorerElement, type LoadMoreElement, Listing } from './elements';
+import { type ArtifactElement, type ExplorerElement, type LoadMoreElement, Listing, actionElements } from './elements';
 import { errorTooltipText } from '../format';
+import type { RunFilters } from './runFilters';
 import { previewTooltip, toTreeItem } from './treeItems';
 
 /** The AzureML Artifacts tree: roots, paged children, previews as tooltips. */
@@ -18,6 +19,7 @@ export class ExplorerProvider implements vscode.TreeDataProvider<ExplorerElement
   constructor(
     private readonly server: ArtifactServer,
     private readonly pageSize: () => number,
+    private readonly filters?: RunFilters,
   ) {}
 
   refresh(): void {
@@ -28,7 +30,33 @@ export class ExplorerProvider implements vscode.TreeDataProvider<ExplorerElement
   }
 
   getTreeItem(element: ExplorerElement): vscode.TreeItem {
-    return toTreeItem(element, new Date());
+    return toTreeItem(element, new Date(), (uri) => this.filters?.get(uri));
+  }
+
+  /** Lists a node's children again (after its run filter changed). */
+  refreshNode(element: ArtifactElement): void {
+    this.listings.delete(element.node.uri);
+    this.tooltips.delete(element.node.uri);
+    this.changed.fire(element);
+  }
+
+  /**
+   * Retry of a broken node: the server drops what it cached about the node's workspace (its
+   * failed check included), then the node's parent (or the roots) is listed again.
+   */
+  async retry(element: ArtifactElement | undefined): Promise<void> {
+    if (element === undefined) {
+      this.refresh(); // no node at hand: everything, with the server's caches dropped
+      return;
+    }
+    await this.server
+      .request('artifacts/children', { uri: element.node.uri, pageSize: 1, refresh: true })
+      .catch(() => undefined); // the node shows the error again
+    const parent = element.parent;
+    this.listings.delete(parent?.node.uri ?? '');
+    this.listings.delete(element.node.uri);
+    this.tooltips.clear();
+    this.changed.fire(parent);
   }
 
   getParent(element: ExplorerElement): ExplorerElement | undefined {
@@ -38,6 +66,10 @@ export class ExplorerProvider implements vscode.TreeDataProvider<ExplorerElement
   async getChildren(element?: ExplorerElement): Promise<ExplorerElement[]> {
     if (element !== undefined && element.type !== 'artifact') {
       return [];
+    }
+    const actions = element === undefined ? [] : actionElements(element);
+    if (actions.length > 0) {
+      return actions; // a broken node: what to do about it, no request
     }
     try {
       return (await this.listing(element)).elements();
@@ -123,7 +155,13 @@ export class ExplorerProvider implements vscode.TreeDataProvider<ExplorerElement
   }
 
   private fetchChildren(parent: ArtifactElement, pageToken: string | undefined) {
-    const params = { uri: parent.node.uri, pageSize: this.pageSize() };
-    return this.server.request('artifacts/children', pageToken === undefined ? params : { ...params, pageToken });
+    const filter = parent.node.kind === 'experiment' ? this.filters?.get(parent.node.uri) : undefined;
+    const params = {
+      uri: parent.node.uri,
+      pageSize: this.pageSize(),
+      ...(filter === undefined ? {} : { filter }),
+      ...(pageToken === undefined ? {} : { pageToken }),
+    };
+    return this.server.request('artifacts/children', params);
   }
 }

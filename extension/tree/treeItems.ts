@@ -1,19 +1,35 @@
 import * as vscode from 'vscode';
-import type { ArtifactNode, Preview } from '../common/protocol';
+import type { ArtifactNode, Preview, RunFilter } from '../common/protocol';
 import { contextValueFor, describeNode, iconFor } from '../format';
-import type { ArtifactElement, ExplorerElement, LoadMoreElement, MessageElement } from './elements';
+import {
+  type ActionElement,
+  type ArtifactElement,
+  type ExplorerElement,
+  type LoadMoreElement,
+  type MessageElement,
+  actionLabel,
+  errorActions,
+} from './elements';
+import { describeRunFilter } from './runFilters';
 
 export const LOAD_MORE_COMMAND = 'amlArtifacts.loadMore';
 export const OPEN_PREVIEW_COMMAND = 'amlArtifacts.openPreview';
+export const SIGN_IN_COMMAND = 'amlArtifacts.signIn';
+export const RETRY_COMMAND = 'amlArtifacts.retry';
 
-export function toTreeItem(element: ExplorerElement, now: Date): vscode.TreeItem {
+/** The run filter of an experiment, by URI. */
+export type FilterLookup = (uri: string) => RunFilter | undefined;
+
+export function toTreeItem(element: ExplorerElement, now: Date, filters: FilterLookup = () => undefined): vscode.TreeItem {
   switch (element.type) {
     case 'artifact':
-      return artifactItem(element, now);
+      return artifactItem(element, now, filters);
     case 'loadMore':
       return loadMoreItem(element);
     case 'message':
       return messageItem(element);
+    case 'action':
+      return actionItem(element);
   }
 }
 
@@ -30,15 +46,20 @@ export function previewTooltip(node: ArtifactNode, preview: Preview): vscode.Mar
   return tooltip;
 }
 
-function artifactItem(element: ArtifactElement, now: Date): vscode.TreeItem {
+function artifactItem(element: ArtifactElement, now: Date, filters: FilterLookup): vscode.TreeItem {
   const { node } = element;
-  const state = node.hasChildren
-    ? vscode.TreeItemCollapsibleState.Collapsed
-    : vscode.TreeItemCollapsibleState.None;
+  // A broken node with something to do about it shows its actions (Sign in, Retry) open.
+  const state =
+    errorActions(node).length > 0
+      ? vscode.TreeItemCollapsibleState.Expanded
+      : node.hasChildren
+        ? vscode.TreeItemCollapsibleState.Collapsed
+        : vscode.TreeItemCollapsibleState.None;
   const item = new vscode.TreeItem(node.name, state);
   item.id = node.uri;
-  item.description = describeNode(node, now);
-  item.contextValue = contextValueFor(node);
+  const filter = node.kind === 'experiment' ? describeRunFilter(filters(node.uri)) : '';
+  item.description = [describeNode(node, now), filter].filter((part) => part !== '').join(' · ');
+  item.contextValue = contextValueFor(node, { filtered: filter !== '' });
   const icon = iconFor(node);
   if (icon.id === 'folder' || icon.id === 'file') {
     // With resourceUri set, the file-icon theme picks the icon from the name.
@@ -67,6 +88,18 @@ function loadMoreItem(element: LoadMoreElement): vscode.TreeItem {
   item.iconPath = new vscode.ThemeIcon('ellipsis');
   item.contextValue = 'loadMore';
   item.command = { command: LOAD_MORE_COMMAND, title: 'Load More', arguments: [element] };
+  return item;
+}
+
+function actionItem(element: ActionElement): vscode.TreeItem {
+  const item = new vscode.TreeItem(actionLabel(element.action, element.parent.node), vscode.TreeItemCollapsibleState.None);
+  item.id = `action:${element.action}:${element.parent.node.uri}`;
+  item.iconPath = new vscode.ThemeIcon(element.action === 'signIn' ? 'sign-in' : 'refresh');
+  item.contextValue = `action.${element.action}`;
+  item.command =
+    element.action === 'signIn'
+      ? { command: SIGN_IN_COMMAND, title: 'Sign in', arguments: [element.parent] }
+      : { command: RETRY_COMMAND, title: 'Retry', arguments: [element.parent] };
   return item;
 }
 

@@ -33,6 +33,7 @@ class NotSignedIn(PermissionDenied):
     """No credential could produce a token: the user has to sign in."""
 
     kind = "NotSignedIn"
+    error_kind = "notSignedIn"
 
 
 class TokenProvider:

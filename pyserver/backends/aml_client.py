@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +19,7 @@ from typing import Any, NoReturn
 
 from ..config import WorkspaceConfig
 from ..errors import ArtifactError, InvalidParams, NotFound, PermissionDenied, Unavailable
+from ..model import RunFilter
 from .aml_auth import SIGN_IN_ADVICE, NotSignedIn, TokenProvider, azureml_authentication
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,58 @@ class DatasetVersionInfo:
     file_type: str | None
     created: datetime | None
     notes: str | None
+
+
+@dataclass(frozen=True)
+class DatastoreInfo:
+    """A datastore registered in the workspace. The secret (an account key or a SAS token) is
+    set only when the service returned it (`datastore(name)`); never logged, never kept on
+    disk (repr leaves it out)."""
+
+    name: str
+    store_type: str  # "AzureBlob", "AzureDataLakeGen2", "AzureFile", "AzureSqlDatabase", ...
+    account_name: str | None
+    container: str | None
+    endpoint: str | None  # "core.windows.net", or "<host>:<port>" of a storage emulator
+    protocol: str | None
+    credential_type: str | None
+    account_key: str | None = field(default=None, repr=False)
+    sas_token: str | None = field(default=None, repr=False)
+
+    @property
+    def is_blob(self) -> bool:
+        """Readable through the blob API (an ADLS Gen2 file system is a blob container)."""
+        return self.store_type in BLOB_DATASTORE_TYPES and bool(
+            self.account_name and self.container
+        )
+
+
+BLOB_DATASTORE_TYPES = ("AzureBlob", "AzureDataLakeGen2")
+
+
+_ODATA_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,256}$")
+
+
+def run_filter_expression(run_filter: RunFilter) -> tuple[str | None, bool]:
+    """The run history query filter for what of `run_filter` the service can apply, in the
+    OData subset azureml-core's `Experiment.get_runs` sends (`(Status eq X or ...)`,
+    `(Tags/k eq "v")`, a tag's existence as it spells it), and whether that is all of it. A
+    tag name or value that does not fit is left out (the caller filters the runs it gets)."""
+    exact = True
+    clauses = []
+    if run_filter.statuses:
+        clauses.append("(" + " or ".join(f"Status eq {s}" for s in run_filter.statuses) + ")")
+    key, value = run_filter.tag_key, run_filter.tag_value
+    if key is not None and _ODATA_NAME.match(key):
+        if value is None:
+            clauses.append(f"(Tags/{key} ne null or Tags/{key} eq null)")
+        elif '"' not in value and "\\" not in value:
+            clauses.append(f'(Tags/{key} eq "{value}")')
+        else:
+            exact = False
+    elif key is not None:
+        exact = False
+    return " and ".join(clauses) or None, exact
 
 
 def request_timeout() -> float:
@@ -263,6 +317,24 @@ class AmlClient:
         )
         return str(info.content_uri)
 
+    def artifact_contents_page(
+        self, origin: str, container: str, prefix: str, token: str | None
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """(path, read-only SAS URL) of the artifacts under `prefix` (all depths, the
+        service's page size and order): what azureml-core's `download_files` lists. The URLs
+        are secrets: never log them."""
+        page = self.call(
+            "artifacts",
+            "artifact.list_sas_by_prefix",
+            origin,
+            container,
+            prefix,
+            continuation_token=token,
+            what=f"{container}/{prefix}" if prefix else container,
+        )
+        items = [(str(item.path), str(item.content_uri)) for item in page.value or []]
+        return items, page.continuation_token
+
     def models_page(
         self, name: str | None, token: str | None, size: int, latest_only: bool
     ) -> tuple[list[ModelInfo], str | None]:
@@ -347,6 +419,26 @@ class AmlClient:
         )
         return _dataset_version(dto)
 
+    def datastores_page(
+        self, token: str | None, size: int
+    ) -> tuple[list[DatastoreInfo], str | None]:
+        """One page of the workspace's datastores, without their secrets."""
+        page = self.call(
+            "datasets",  # the datastore service shares the history host too
+            "data_stores.list",
+            continuation_token=token,
+            count=size,
+            include_secret=False,
+            what=self.label,
+        )
+        infos = [_datastore(dto, with_secret=False) for dto in page.value or []]
+        return infos, page.continuation_token
+
+    def datastore(self, name: str) -> DatastoreInfo:
+        """One datastore, with the secret the service gives for it (if any)."""
+        dto = self.call("datasets", "data_stores.get", name, what=f"datastore {name}")
+        return _datastore(dto, with_secret=True)
+
     # -- errors --------------------------------------------------------------------------
 
     def _raise(self, error: Exception, what: str) -> NoReturn:
@@ -358,7 +450,24 @@ class AmlClient:
 
 
 def aml_error(error: Exception, config: WorkspaceConfig, what: str) -> ArtifactError:
-    """An exception from azureml-core, msrest or requests → a message the user can act on."""
+    """An exception from azureml-core, msrest or requests → a message the user can act on,
+    with its `error_kind`."""
+    made = _aml_error(error, config, what)
+    if made.error_kind is None and made is not error:
+        made.error_kind = _ERROR_KINDS.get(made.kind)
+    return made
+
+
+# The cause of a mapped error by its kind, where aml_error did not say more precisely.
+_ERROR_KINDS = {
+    "NotSignedIn": "notSignedIn",
+    "PermissionDenied": "forbidden",
+    "NotFound": "notFound",
+    "Unavailable": "serverError",
+}
+
+
+def _aml_error(error: Exception, config: WorkspaceConfig, what: str) -> ArtifactError:
     workspace = (
         f"workspace {config.name} (resource group {config.resource_group}, "
         f"subscription {config.subscription_id})"
@@ -366,10 +475,12 @@ def aml_error(error: Exception, config: WorkspaceConfig, what: str) -> ArtifactE
     status, code, message = _http_details(error)
     if status == 401:
         if "expired" in f"{code} {message}".lower():
-            return NotSignedIn(
+            expired = NotSignedIn(
                 f"Your Azure sign-in has expired for {workspace}. Sign in again with "
                 "`az login`, then Retry."
             )
+            expired.error_kind = "expired"
+            return expired
         return NotSignedIn(
             f"Azure ML did not accept your sign-in for {workspace}"
             f"{f' ({code})' if code else ''}. {SIGN_IN_ADVICE}"
@@ -404,15 +515,19 @@ def aml_error(error: Exception, config: WorkspaceConfig, what: str) -> ArtifactE
             f"Azure ML answered {status}{f' ({code})' if code else ''} for {what} in {workspace}."
         )
     if _is_timeout(error):
-        return Unavailable(
+        timeout = Unavailable(
             f"Azure ML did not answer within {request_timeout():.0f} s for {workspace}: "
             "check your network or proxy, then Retry."
         )
+        timeout.error_kind = "unreachable"
+        return timeout
     if _is_connection_error(error):
-        return Unavailable(
+        unreachable = Unavailable(
             f"Cannot reach Azure ML for {workspace}: check your network connection or proxy "
             "settings, then Retry."
         )
+        unreachable.error_kind = "unreachable"
+        return unreachable
     if isinstance(error, ArtifactError):
         return error
     first = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
@@ -549,6 +664,37 @@ def _dataset_version(dto: Any) -> DatasetVersionInfo:
     )
 
 
+def _datastore(dto: Any, with_secret: bool) -> DatastoreInfo:
+    kind = getattr(dto.data_store_type, "value", dto.data_store_type)
+    section = getattr(dto, "azure_storage_section", None)
+
+    def text(name: str) -> str | None:
+        value = getattr(section, name, None) if section is not None else None
+        value = getattr(value, "value", value)  # enums
+        return str(value) if value else None
+
+    credential_type = text("credential_type")
+    key = sas = None
+    if with_secret and section is not None:
+        key, sas = text("account_key"), text("sas_token")
+        if not key and not sas and text("credential"):
+            if getattr(section, "is_sas", False) or (credential_type or "").lower() == "sas":
+                sas = text("credential")
+            elif (credential_type or "").lower() == "accountkey":
+                key = text("credential")
+    return DatastoreInfo(
+        name=str(dto.name),
+        store_type=str(kind or "Unknown"),
+        account_name=text("account_name"),
+        container=text("container_name"),
+        endpoint=text("endpoint"),
+        protocol=text("protocol"),
+        credential_type=credential_type,
+        account_key=key,
+        sas_token=sas.lstrip("?") if sas else None,
+    )
+
+
 def _version_number(version: str) -> tuple[int, str]:
     return (int(version), "") if version.isdigit() else (-1, version)
 
@@ -558,7 +704,9 @@ __all__ = [
     "AmlClient",
     "DatasetInfo",
     "DatasetVersionInfo",
+    "DatastoreInfo",
     "ModelInfo",
     "RunInfo",
     "aml_error",
+    "run_filter_expression",
 ]

@@ -10,12 +10,16 @@ Tree (URIs in docs/uris.md, all in the long form with the workspace spelled out)
 
     workspace → Experiments → experiment → run → child runs, outputs/, logs/ → ... → files
               → Models → model → version → files
-              → Datasets → dataset → version (file / tabular; files when its datastore is
-                                               configured in amlArtifacts.datastores)
+              → Datasets → dataset → version (file / tabular) → its files on its datastore
+              → Datastores → datastore → folders (top level: datasets) → ... → files
 
 Run folders are listed from the artifact service, which pages a flat prefix listing: a page
 of a folder's direct children is built from as many service pages as it takes, never from
-the whole run. Listings are cached for LISTING_TTL_S; `refresh` drops a workspace's cache."""
+the whole run. Listings are cached for LISTING_TTL_S; `refresh` drops a workspace's cache.
+
+A workspace's blob datastores are read with blob.py (`BlobDatastores`, sharing the block
+cache): the datastore service gives the account, container and secret (account key or SAS,
+kept in memory only, never logged); node URIs are rewritten to the workspace's long form."""
 
 from __future__ import annotations
 
@@ -27,27 +31,38 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from ..config import WorkspaceConfig
-from ..errors import ArtifactError, InvalidParams, NotFound, Unavailable
-from ..model import Node, Page
-from ..uris import Location, ModelVersion, RunArtifact, WorkspaceItem, workspace_uri
+from ..config import DatastoreConfig, WorkspaceConfig
+from ..errors import ArtifactError, InvalidParams, NotFound, Unavailable, Unsupported
+from ..model import Node, Page, RunFilter
+from ..uris import (
+    DatastorePath,
+    Location,
+    ModelVersion,
+    RunArtifact,
+    WorkspaceItem,
+    workspace_uri,
+)
 from .aml_auth import TokenProvider
 from .aml_client import (
     ARTIFACT_ORIGIN,
     AmlClient,
     DatasetInfo,
     DatasetVersionInfo,
+    DatastoreInfo,
     ModelInfo,
     RunInfo,
+    run_filter_expression,
 )
 from .base import FileEntry, RangeReader
-from .blob import BlobDatastores
+from .blob import BlobDatastores, BlobRangeReader
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,6 +70,8 @@ T = TypeVar("T")
 LISTING_TTL_S = 30.0
 PROBE_TTL_S = 30.0
 PROBE_WORKERS = 4
+FILTER_PAGES = 20  # service pages read for one filtered page, at most
+FILTER_SERVICE_PAGE = 500  # runs per service page when runs are filtered here
 RUN_FOLDERS = ("outputs", "logs")
 ACTIVE_STATUSES = {
     "NotStarted",
@@ -67,7 +84,13 @@ ACTIVE_STATUSES = {
     "CancelRequested",
 }
 CONFIG_DIRS = (".azureml", "aml_config", "")
-GROUPS = (("experiments", "Experiments"), ("models", "Models"), ("datasets", "Datasets"))
+GROUPS = (
+    ("experiments", "Experiments"),
+    ("models", "Models"),
+    ("datasets", "Datasets"),
+    ("datastores", "Datastores"),
+)
+SHORT_DATASTORE = "azureml://datastores/"
 
 
 def find_workspace_configs(folders: Sequence[Path]) -> list[WorkspaceConfig]:
@@ -148,6 +171,9 @@ class _Workspace:
         self.cache = _TtlCache(LISTING_TTL_S)
         self.probe: _Probe | None = None
         self.uri = workspace_uri(config.subscription_id, config.resource_group, config.name)
+        # Registered blob datastores read so far: name → a blob backend holding that one store.
+        self.stores: dict[str, BlobDatastores] = {}
+        self.stores_lock = threading.Lock()
 
     @property
     def ref(self) -> str:
@@ -191,7 +217,8 @@ class AzureMLWorkspaces:
             return True
         if isinstance(location, (RunArtifact, ModelVersion)):
             return location.workspace is not None or self.active
-        # A workspace's datastores are read through amlArtifacts.datastores (blob.py) only.
+        if isinstance(location, DatastorePath):  # the long form, of a configured workspace
+            return location.workspace is not None and self._find(location.workspace) is not None
         return False
 
     def refresh(self, location: Location | None = None) -> None:
@@ -212,8 +239,7 @@ class AzureMLWorkspaces:
         with ThreadPoolExecutor(min(PROBE_WORKERS, len(workspaces))) as pool:
             errors = list(pool.map(self._probe, workspaces))
         return [
-            self._workspace_node(ws, error.message if error else None)
-            for ws, error in zip(workspaces, errors, strict=True)
+            self._workspace_node(ws, error) for ws, error in zip(workspaces, errors, strict=True)
         ]
 
     def stat(self, location: Location) -> Node:
@@ -236,11 +262,21 @@ class AzureMLWorkspaces:
             kind = self._artifact_kind(ws, origin, container, path)
             uri = _model_uri(ws, model.name, str(model.version), location.path)
             return self._path_node(uri, location.path, kind)
+        if isinstance(location, DatastorePath):
+            return self._datastore_stat(ws, location)
         raise NotFound(f"{location} is not in an Azure ML workspace.")
 
-    def children(self, location: Location, page_token: str | None, page_size: int) -> Page:
+    def children(
+        self,
+        location: Location,
+        page_token: str | None,
+        page_size: int,
+        run_filter: RunFilter | None = None,
+    ) -> Page:
         ws, location = self._resolve(location)
         if isinstance(location, WorkspaceItem):
+            if location.kind == "experiment" and run_filter is not None and run_filter.active:
+                return self._filtered_runs(ws, location.name, run_filter, page_token, page_size)
             return self._item_children(ws, location, page_token, page_size)
         if isinstance(location, RunArtifact):
             run = self._run(ws, location.run_id)
@@ -258,6 +294,8 @@ class AzureMLWorkspaces:
         if isinstance(location, ModelVersion):
             model = self._model(ws, location.name, location.version)
             return self._model_files(ws, model, location.path, page_token, page_size)
+        if isinstance(location, DatastorePath):
+            return self._datastore_children(ws, location, page_token, page_size)
         raise NotFound(f"{location} is not in an Azure ML workspace.")
 
     def metadata(self, location: Location) -> dict[str, Any]:
@@ -276,6 +314,7 @@ class AzureMLWorkspaces:
                 "run_type": run.run_type,
                 "tags": run.tags,
                 "properties": run.properties,
+                "experiment": self._experiment_or_none(ws, run),
             }
         if isinstance(location, ModelVersion) and not location.path:
             model = self._model(ws, location.name, location.version)
@@ -290,6 +329,20 @@ class AzureMLWorkspaces:
                 "created": _iso(model.created),
                 "tags": model.tags,
             }
+        if isinstance(location, WorkspaceItem) and location.kind == "datasetVersion":
+            dataset = self._dataset(ws, location.name)
+            version = self._dataset_version(ws, dataset, location.version)
+            return {
+                "name": dataset.name,
+                "version": version.version,
+                "type": dataset.dataset_type,
+                "description": dataset.description,
+                "created": _iso(version.created),
+                "tags": dataset.tags,
+                "datastore": version.datastore,
+                "path": version.path,
+                "notes": version.notes,
+            }
         if isinstance(location, WorkspaceItem) and location.kind == "workspace":
             c = ws.config
             return {
@@ -298,6 +351,10 @@ class AzureMLWorkspaces:
                 "workspace_name": c.name,
                 "config": c.source,
             }
+        if isinstance(location, DatastorePath):
+            store, long = self._datastore_backend(ws, location.datastore)
+            with _long_errors(ws, long):
+                return store.metadata(location.datastore, location.path)
         return {}
 
     def open(self, location: Location) -> RangeReader:
@@ -313,10 +370,41 @@ class AzureMLWorkspaces:
             origin, container, path = self._model_path(ws, model, location.path)
             uri = _model_uri(ws, model.name, str(model.version), location.path)
             return self._open_artifact(ws, origin, container, path, uri)
+        if isinstance(location, DatastorePath):
+            store, long = self._datastore_backend(ws, location.datastore)
+            with _long_errors(ws, long):
+                return store.open(location.datastore, location.path)
         raise InvalidParams(f"{self.canonical(location)} is not a file.")
+
+    def open_listed(self, location: Location, size: int, etag: str) -> RangeReader:
+        """A datastore blob at the version a listing gave (downloads: no properties request)."""
+        ws, location = self._resolve(location)
+        if not isinstance(location, DatastorePath):
+            return self.open(location)
+        store, long = self._datastore_backend(ws, location.datastore)
+        with _long_errors(ws, long):
+            reader: BlobRangeReader = store.open_listed(
+                location.datastore, location.path, size, etag
+            )
+            return reader
 
     def walk(self, location: Location) -> Iterator[FileEntry]:
         ws, location = self._resolve(location)
+        if isinstance(location, WorkspaceItem) and location.kind == "run":
+            location = RunArtifact(location.name, "", ws.ref)
+        if isinstance(location, WorkspaceItem) and location.kind == "datasetVersion":
+            dataset = self._dataset(ws, location.name)
+            version = self._dataset_version(ws, dataset, location.version)
+            files = self._dataset_files(ws, version)
+            if files is None:
+                raise InvalidParams(f"Dataset {dataset.name}:{version.version} names no files.")
+            location = files
+        if isinstance(location, DatastorePath):
+            store, long = self._datastore_backend(ws, location.datastore)
+            with _long_errors(ws, long):
+                for entry in store.walk(location.datastore, location.path):
+                    yield replace(entry, uri=_long_uri(ws, entry.uri)) if long else entry
+            return
         if isinstance(location, RunArtifact):
             run = self._run(ws, location.run_id)
             top = location.path.rsplit("/", 1)[-1] if location.path else run.run_id
@@ -335,7 +423,13 @@ class AzureMLWorkspaces:
             top = location.path.rsplit("/", 1)[-1] if location.path else str(model.version)
             for origin, container, prefix in ws.client.model_artifacts(model):
                 root = f"{prefix}/{location.path}".strip("/") if location.path else prefix
-                yield from self._walk_artifacts(
+                name = prefix.rsplit("/", 1)[-1]
+                if (
+                    location.path == name
+                    and self._artifact_kind(ws, origin, container, prefix) == "file"
+                ):
+                    root = prefix  # the file of a one-file version (its only child, `_model_path`)
+                for entry in self._walk_artifacts(
                     ws,
                     origin,
                     container,
@@ -343,7 +437,10 @@ class AzureMLWorkspaces:
                     top,
                     _model_file_uri(ws, model, prefix),
                     "",
-                )
+                ):
+                    if not location.path and entry.relative_parts == (top,):
+                        entry = replace(entry, relative_parts=(top, name))  # a one-file version
+                    yield entry
             return
         raise InvalidParams(f"{self.canonical(location)} cannot be downloaded.")
 
@@ -357,6 +454,8 @@ class AzureMLWorkspaces:
             return _model_uri(ws, location.name, location.version, location.path)
         if isinstance(location, WorkspaceItem):
             return _item_uri(ws, location)
+        if isinstance(location, DatastorePath):
+            return _datastore_path_uri(ws, location.datastore, location.path)
         raise NotFound(f"{location} is not in an Azure ML workspace.")
 
     # -- resolving -----------------------------------------------------------------------
@@ -427,6 +526,12 @@ class AzureMLWorkspaces:
         )
         return name
 
+    def _experiment_or_none(self, ws: _Workspace, run: RunInfo) -> str | None:
+        try:
+            return self._experiment_of(ws, run)
+        except ArtifactError:
+            return None
+
     def _model(self, ws: _Workspace, name: str, version: str) -> ModelInfo:
         model: ModelInfo = ws.cache.get(
             ("model", name, version), lambda: ws.client.model(name, version)
@@ -450,7 +555,7 @@ class AzureMLWorkspaces:
 
     # -- nodes ---------------------------------------------------------------------------
 
-    def _workspace_node(self, ws: _Workspace, error: str | None) -> Node:
+    def _workspace_node(self, ws: _Workspace, error: ArtifactError | None) -> Node:
         c = ws.config
         where = "config.json" if c.source else "settings"
         return Node(
@@ -459,16 +564,16 @@ class AzureMLWorkspaces:
             "workspace",
             error is None,
             description=f"Azure ML · {c.resource_group} ({where})",
-            error=error,
+            error=error.message if error else None,
+            error_kind=(error.error_kind or "serverError") if error else None,
         )
 
     def _stat_item(self, ws: _Workspace, item: WorkspaceItem) -> Node:
         if item.kind == "workspace":
             error = self._probe(ws)
-            return self._workspace_node(ws, error.message if error else None)
+            return self._workspace_node(ws, error)
         if item.kind in ("experiments", "models", "datasets", "datastores"):
-            label = dict(GROUPS).get(item.kind, "Datastores")
-            return Node(_item_uri(ws, item), label, item.kind, True)
+            return Node(_item_uri(ws, item), dict(GROUPS)[item.kind], item.kind, True)
         if item.kind == "experiment":
             return Node(_item_uri(ws, item), item.name, "experiment", True)
         if item.kind == "run":
@@ -536,7 +641,7 @@ class AzureMLWorkspaces:
     ) -> Node:
         where = f"{version.datastore}/{version.path}" if version.datastore else None
         facts = [f for f in (dataset.dataset_type, where, version.notes) if f]
-        files = self._dataset_files(version)
+        files = self._dataset_files(ws, version)
         return Node(
             _item_uri(ws, WorkspaceItem(ws.ref, "datasetVersion", dataset.name, version.version)),
             version.version,
@@ -633,13 +738,52 @@ class AzureMLWorkspaces:
         if item.kind == "datasetVersion":
             dataset = self._dataset(ws, item.name)
             chosen = self._dataset_version(ws, dataset, item.version)
-            files = self._dataset_files(chosen)
+            files = self._dataset_files(ws, chosen)
             if files is None:
                 return Page([])
-            return self.blob.children(*files, token, size)
+            page = self._datastore_children(ws, files, token, size)
+            if not page.items and token is None and files.path:
+                node = self._datastore_stat(ws, files)  # the version is one file
+                return Page([node] if node.kind == "file" else [])
+            return page
         if item.kind == "datastores":
-            return Page([])
+            stores, next_token = ws.cache.get(
+                ("datastores", token, size), lambda: ws.client.datastores_page(token, size)
+            )
+            return Page([_datastore_node(ws, store) for store in stores], next_token)
         raise NotFound(f"{_item_uri(ws, item)} names nothing in workspace {ws.config.name}.")
+
+    def _filtered_runs(
+        self, ws: _Workspace, experiment: str, run_filter: RunFilter, token: str | None, size: int
+    ) -> Page:
+        """Top-level runs that pass `run_filter`, newest first. The service filters what its
+        query language can say (statuses, a plain tag); the runs are checked here too, so a
+        tag it cannot be asked about is filtered over its pages (FILTER_SERVICE_PAGE runs each,
+        at most FILTER_PAGES of them per page of ours). Our token: the service page and the
+        index in it."""
+        expression, exact = run_filter_expression(run_filter)
+        top = size if exact else max(size, FILTER_SERVICE_PAGE)
+        service_token, skip, _ = _decode_token(token)
+        items: list[Node] = []
+        for _ in range(FILTER_PAGES):
+            runs, next_service = ws.cache.get(
+                ("runs", experiment, service_token, top, run_filter.key()),
+                partial(ws.client.runs_page, experiment, service_token, top, expression),
+            )
+            for index in range(skip, len(runs)):
+                run = runs[index]
+                if not run_filter.matches(run.status, run.tags):
+                    continue
+                items.append(self._run_node(ws, run))
+                if len(items) < size:
+                    continue
+                if index + 1 < len(runs):
+                    return Page(items, _encode_token(service_token, index + 1, ""))
+                return Page(items, _encode_token(next_service, 0, "") if next_service else None)
+            if not next_service:
+                return Page(items)
+            service_token, skip = next_service, 0
+        return Page(items, _encode_token(service_token, 0, ""))
 
     def _dataset(self, ws: _Workspace, name: str) -> DatasetInfo:
         dataset: DatasetInfo = ws.cache.get(("dataset", name), lambda: ws.client.dataset(name))
@@ -654,12 +798,72 @@ class AzureMLWorkspaces:
         )
         return found
 
-    def _dataset_files(self, version: DatasetVersionInfo) -> tuple[str, str] | None:
-        """(datastore, path) of a version's files when its datastore is one of
-        amlArtifacts.datastores (the workspace's own datastores are not read yet)."""
-        if version.datastore and self.blob.handles(version.datastore):
-            return version.datastore, (version.path or "").strip("/")
-        return None
+    def _dataset_files(self, ws: _Workspace, version: DatasetVersionInfo) -> DatastorePath | None:
+        """Where a version's files are: a path on one of the workspace's datastores."""
+        if not version.datastore:
+            return None
+        return DatastorePath(version.datastore, (version.path or "").strip("/"), ws.ref)
+
+    # -- datastores ----------------------------------------------------------------------
+
+    def _datastore_info(self, ws: _Workspace, name: str) -> DatastoreInfo:
+        info: DatastoreInfo = ws.cache.get(("datastore", name), lambda: ws.client.datastore(name))
+        return info
+
+    def _datastore_backend(self, ws: _Workspace, name: str) -> tuple[BlobDatastores, bool]:
+        """The blob backend that reads datastore `name` of the workspace, and whether its
+        URIs are rewritten to the workspace's long form (False: a datastore the workspace
+        does not have, read from amlArtifacts.datastores with its short URIs)."""
+        try:
+            info = self._datastore_info(ws, name)
+        except NotFound:
+            if self.blob.handles(name):
+                return self.blob, False
+            raise NotFound(
+                f"Workspace {ws.config.name} has no datastore {name} (deleted?), and "
+                "amlArtifacts.datastores none of that name: refresh the view.",
+                _datastore_path_uri(ws, name, ""),
+            ) from None
+        if not info.is_blob:
+            raise Unsupported(
+                f"Datastore {name} of workspace {ws.config.name} is {info.store_type}: only "
+                "blob (and ADLS Gen2) datastores can be browsed.",
+                _datastore_path_uri(ws, name, ""),
+            )
+        config = DatastoreConfig(
+            name,
+            str(info.container),
+            _account_url(info),
+            sas_token=info.sas_token,
+            account_key=info.account_key,
+        )
+        with ws.stores_lock:
+            store = ws.stores.get(name)
+            if store is None:
+                store = BlobDatastores(cache=self.blob.cache, block_size=self.blob.block_size)
+                store.network = self.blob.network  # one count of bytes fetched
+                ws.stores[name] = store
+            store.configure((config,))  # keeps the connected client unless the secret changed
+        return store, True
+
+    def _datastore_stat(self, ws: _Workspace, location: DatastorePath) -> Node:
+        store, long = self._datastore_backend(ws, location.datastore)
+        if long and not location.path:
+            return _datastore_node(ws, self._datastore_info(ws, location.datastore))
+        with _long_errors(ws, long):
+            node = store.stat(location.datastore, location.path)
+        return replace(node, uri=_long_uri(ws, node.uri)) if long else node
+
+    def _datastore_children(
+        self, ws: _Workspace, location: DatastorePath, token: str | None, size: int
+    ) -> Page:
+        store, long = self._datastore_backend(ws, location.datastore)
+        with _long_errors(ws, long):
+            page = store.children(location.datastore, location.path, token, size)
+        if not long:
+            return page
+        items = [replace(node, uri=_long_uri(ws, node.uri)) for node in page.items]
+        return Page(items, page.next_page_token)
 
     def _run_children(self, ws: _Workspace, run: RunInfo, token: str | None, size: int) -> Page:
         """Child runs (pipeline steps, in execution order), then outputs/ and logs/."""
@@ -775,15 +979,16 @@ class AzureMLWorkspaces:
         only: str | tuple[str, ...],
     ) -> Iterator[FileEntry]:
         """Every file under `root` (a download lists the whole subtree, page by page).
-        Sizes are unknown until a file is opened: 0 here."""
+        Sizes are unknown until a file is opened: 0 here. The listing gives each file's
+        signed URL (`FileEntry.url`): a download reads it with no further service request."""
         prefix = f"{root}/" if root else ""
         token: str | None = None
         found = 0
         while True:
-            paths, token = ws.client.artifacts_page(origin, container, root, token)
-            for path in paths:
+            items, token = ws.client.artifact_contents_page(origin, container, root, token)
+            for path, url in items:
                 if root and path == root:
-                    yield FileEntry((top,), make_uri(path), 0)
+                    yield FileEntry((top,), make_uri(path), 0, url=url)
                     found += 1
                     continue
                 if not path.startswith(prefix):
@@ -792,7 +997,7 @@ class AzureMLWorkspaces:
                 if only and relative.split("/", 1)[0] not in only:
                     continue
                 found += 1
-                yield FileEntry((top, *relative.split("/")), make_uri(path), 0)
+                yield FileEntry((top, *relative.split("/")), make_uri(path), 0, url=url)
             if not token:
                 break
         if not found and root:
@@ -810,6 +1015,60 @@ class AzureMLWorkspaces:
 
 def _run_path_uri(ws: _Workspace, run_id: str, path: str) -> str:
     return f"{ws.uri}/jobs/{quote(run_id, safe='')}/outputs/artifacts/paths/{quote(path, safe='/')}"
+
+
+def _datastore_path_uri(ws: _Workspace, name: str, path: str) -> str:
+    return f"{ws.uri}/datastores/{quote(name, safe='')}/paths/{quote(path, safe='/')}"
+
+
+def _long_uri(ws: _Workspace, uri: str) -> str:
+    """blob.py's short `azureml://datastores/<ds>/paths/<p>` → the workspace's long form."""
+    if uri.startswith(SHORT_DATASTORE):
+        return f"{ws.uri}/datastores/{uri[len(SHORT_DATASTORE) :]}"
+    return uri
+
+
+@contextmanager
+def _long_errors(ws: _Workspace, long: bool) -> Iterator[None]:
+    """blob.py's errors speak of amlArtifacts.datastores and short URIs: say the workspace."""
+    try:
+        yield
+    except ArtifactError as error:
+        if long:
+            error.message = error.message.replace(SHORT_DATASTORE, f"{ws.uri}/datastores/").replace(
+                "in amlArtifacts.datastores", f"registered in workspace {ws.config.name}"
+            )
+            if error.uri:
+                error.uri = _long_uri(ws, error.uri)
+        raise
+
+
+def _account_url(info: DatastoreInfo) -> str:
+    """`<protocol>://<account>.blob.<endpoint>`; an endpoint that is a local host (and port)
+    is a storage emulator such as Azurite, addressed path-style: `http://<host:port>/<account>`."""
+    protocol = (info.protocol or "https").lower()
+    endpoint = (info.endpoint or "core.windows.net").strip("/")
+    host = endpoint.rsplit(":", 1)[0] if endpoint.count(":") == 1 else endpoint
+    if host in ("localhost", "127.0.0.1", "[::1]") or host.replace(".", "").isdigit():
+        return f"{protocol}://{endpoint}/{info.account_name}"
+    return f"{protocol}://{info.account_name}.blob.{endpoint}"
+
+
+def _datastore_node(ws: _Workspace, info: DatastoreInfo) -> Node:
+    uri = _datastore_path_uri(ws, info.name, "")
+    if not info.is_blob:
+        return Node(
+            uri, info.name, "datastore", False, description=f"{info.store_type} · not browsable"
+        )
+    label = "blob" if info.store_type == "AzureBlob" else "ADLS Gen2"
+    return Node(
+        uri,
+        info.name,
+        "datastore",
+        True,
+        description=f"{label} · {info.account_name}/{info.container}",
+        downloadable=True,
+    )
 
 
 def _model_uri(ws: _Workspace, name: str, version: str, path: str) -> str:
@@ -838,7 +1097,9 @@ def _item_uri(ws: _Workspace, item: WorkspaceItem) -> str:
 
 def _model_file_uri(ws: _Workspace, model: ModelInfo, prefix: str) -> Callable[[str], str]:
     def make(path: str) -> str:
-        return _model_uri(ws, model.name, str(model.version), _relative(path, prefix))
+        # A one-file version's file is named by its own name (`_model_path`).
+        relative = _relative(path, prefix) or prefix.rsplit("/", 1)[-1]
+        return _model_uri(ws, model.name, str(model.version), relative)
 
     return make
 

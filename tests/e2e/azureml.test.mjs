@@ -5,6 +5,11 @@
 //                 signs in, Azurite holds the bytes); expand ws-main → Experiments → train →
 //                 first training → outputs and hover data.h5: the tooltip is its HDF5 preview,
 //                 read with ranged requests from blob storage.
+//   sign-in       the stand-in `az` starts logged out: ws-main shows "Not signed in" with
+//                 "Sign in (az login)" and "Retry" under it; Sign in runs `az login` in a VS
+//                 Code terminal (the stand-in `az` logs in), Retry then lists Experiments.
+//                 Then Filter Runs… on experiment `many` (status Failed): the row shows the
+//                 filter and lists only failed runs; Clear Filter lists them all again.
 //
 // Run: PYTHON_BIN=.venv/bin/python VSIX=dist/azureml-artifact-explorer.vsix node --test tests/e2e/
 
@@ -14,15 +19,15 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  T, REPO, PYTHON_BIN, makeTemp, withVSCode, openArtifactsView, row, expand, hoverTooltip, waitFor,
+  T, REPO, PYTHON_BIN, makeTemp, withVSCode, openArtifactsView, row, expand, hoverTooltip, waitFor, sleep,
 } from './harness.mjs';
 
-/** Start the stand-in environment; resolves to { env, workspace, stop() }. */
-async function startStandin(dirs) {
+/** Start the stand-in environment; resolves to { env, workspace, az, stop() }. */
+async function startStandin(dirs, extraArgs = []) {
   const folder = path.join(dirs.root, 'aml');
   const envFile = path.join(dirs.root, 'aml-env.json');
   const log = fs.openSync(path.join(dirs.root, 'amlstandin.log'), 'a');
-  const proc = spawn(PYTHON_BIN, ['-m', 'amlstandin', '--folder', folder, '--env-file', envFile], {
+  const proc = spawn(PYTHON_BIN, ['-m', 'amlstandin', '--folder', folder, '--env-file', envFile, ...extraArgs], {
     cwd: path.join(REPO, 'tests', 'python'),
     stdio: ['pipe', log, log],
     detached: true,
@@ -45,13 +50,15 @@ async function startStandin(dirs) {
     await stop();
     throw e;
   }
-  const { env, workspace } = JSON.parse(fs.readFileSync(envFile, 'utf8'));
-  return { env, workspace, stop };
+  const { env, workspace, az } = JSON.parse(fs.readFileSync(envFile, 'utf8'));
+  return { env, workspace, az, stop };
 }
 
-test('remote-hover: a run output in an Azure ML workspace previews as HDF5', { timeout: T.test }, async () => {
-  const dirs = await makeTemp('azureml');
-  const standin = await startStandin(dirs);
+/**
+ * Run `body(ctx)` in VS Code with amlArtifacts.workspaces naming the stand-in workspace and
+ * the process environment pointing at the stand-ins; restores the environment afterwards.
+ */
+async function withStandinVSCode(name, standin, dirs, body) {
   const saved = { ...process.env };
   try {
     // What the server needs to reach the stand-ins (code-server passes its environment on).
@@ -60,14 +67,26 @@ test('remote-hover: a run output in an Azure ML workspace previews as HDF5', { t
       if (!/proxy/i.test(key) && key !== 'HOME') process.env[key] = value;
     }
     // VS Code gives the extension host the PATH of a login shell (it resolves the shell
-    // environment), so the stand-in `az` goes first on PATH through this test's own HOME.
+    // environment), so the stand-in `az` goes first on PATH through this test's own HOME
+    // (terminals read it too).
     const azBin = standin.env.PATH.split(':')[0];
     const profile = `export PATH="${azBin}:$PATH"\n`;
-    for (const name of ['.profile', '.bashrc', '.zshenv']) fs.writeFileSync(path.join(dirs.home, name), profile);
+    for (const file of ['.profile', '.bashrc', '.zshenv']) fs.writeFileSync(path.join(dirs.home, file), profile);
     const project = path.join(dirs.root, 'project');
     fs.mkdirSync(project);
     const settings = { 'amlArtifacts.workspaces': [standin.workspace], 'amlArtifacts.localWorkspaces': [] };
-    await withVSCode({ test: 'azureml', folder: project, settings, dirs }, async (ctx) => {
+    await withVSCode({ test: name, folder: project, settings, dirs }, body);
+  } finally {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  }
+}
+
+test('remote-hover: a run output in an Azure ML workspace previews as HDF5', { timeout: T.test }, async () => {
+  const dirs = await makeTemp('azureml');
+  const standin = await startStandin(dirs);
+  try {
+    await withStandinVSCode('azureml', standin, dirs, async (ctx) => {
       const { page } = ctx;
       await openArtifactsView(ctx);
       await row(page, standin.workspace.name).first().waitFor({ timeout: T.server });
@@ -87,8 +106,68 @@ test('remote-hover: a run output in an Azure ML workspace previews as HDF5', { t
       console.error(`remote hover tooltip:\n${text}`);
     });
   } finally {
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
+    await standin.stop();
+  }
+});
+
+test('sign-in: a signed-out workspace offers Sign in and Retry, then lists its experiments', { timeout: T.test }, async () => {
+  const dirs = await makeTemp('azureml-signin');
+  const standin = await startStandin(dirs, ['--signed-out']);
+  const logins = () => fs.readFileSync(standin.az.calls, 'utf8').split('\n').filter((line) => line.startsWith('login'));
+  try {
+    await withStandinVSCode('azureml-signin', standin, dirs, async (ctx) => {
+      const { page } = ctx;
+      await openArtifactsView(ctx);
+      const workspace = row(page, standin.workspace.name).first();
+      await workspace.waitFor({ timeout: T.server });
+      const signIn = row(page, 'Sign in (az login)').first();
+      await signIn.waitFor({ timeout: T.server });
+      await row(page, 'Retry').first().waitFor();
+      assert.match(await workspace.innerText(), /Not signed in/);
+      await ctx.step('signed-out');
+      await signIn.click();
+      // The terminal runs the stand-in `az login`, which signs in.
+      await waitFor(() => logins().length > 0, { timeout: T.server, what: '`az login` to run in a terminal' });
+      await ctx.step('signed-in');
+      await row(page, 'Retry').first().click();
+      await expand(page, standin.workspace.name);
+      await row(page, 'Experiments').first().waitFor({ timeout: T.server });
+      assert.equal(await row(page, 'Sign in (az login)').count(), 0);
+      await ctx.step('retried');
+
+      // Filter Runs… from the experiment's context menu: status Failed, no tag.
+      await expand(page, 'Experiments');
+      const many = row(page, 'many').first();
+      await many.waitFor({ timeout: T.server });
+      await many.click({ button: 'right' });
+      const filterItem = page.getByRole('menuitem', { name: /^Filter Runs/ });
+      await filterItem.waitFor();
+      await sleep(300); // the menu takes clicks once it has settled
+      await filterItem.click();
+      const quickInput = page.locator('.quick-input-widget');
+      const failed = quickInput.locator('.monaco-list-row').filter({ hasText: /^\s*Failed\s*$/ }).first();
+      await failed.waitFor({ timeout: T.ui });
+      await failed.click();
+      await waitFor(async () => /1 Selected/.test(await quickInput.innerText()), { what: 'Failed to be checked' });
+      await page.keyboard.press('Enter');
+      await quickInput.locator('input').first().waitFor();
+      await waitFor(async () => /tag/i.test(await quickInput.innerText()), { what: 'the tag input box' });
+      await page.keyboard.press('Enter');
+      await waitFor(async () => /filter: Failed/.test(await many.innerText()), { timeout: T.server, what: 'the filter on the row' });
+      await expand(page, 'many');
+      await row(page, 'sweep 1996').first().waitFor({ timeout: T.server });
+      assert.equal(await row(page, 'sweep 1999').count(), 0, 'a Completed run is filtered out');
+      await ctx.step('filtered');
+      await many.click({ button: 'right' });
+      const clearItem = page.getByRole('menuitem', { name: /^Clear Filter/ });
+      await clearItem.waitFor();
+      await sleep(300);
+      await clearItem.click();
+      await row(page, 'sweep 1999').first().waitFor({ timeout: T.server });
+      assert.doesNotMatch(await many.innerText(), /filter:/);
+      await ctx.step('unfiltered');
+    });
+  } finally {
     await standin.stop();
   }
 });

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ArtifactNode } from '../../extension/common/protocol';
-import { type ArtifactElement, Listing, targetNode } from '../../extension/tree/elements';
+import {
+  type ArtifactElement,
+  Listing,
+  actionElements,
+  actionLabel,
+  errorActions,
+  targetNode,
+} from '../../extension/tree/elements';
 
 function file(name: string): ArtifactNode {
   return { uri: `file:///ws/out/${name}`, name, kind: 'file', hasChildren: false };
@@ -84,5 +91,46 @@ describe('targetNode', () => {
   });
   it('gives nothing when no artifact is at hand', () => {
     assert.equal(targetNode('not an element', []), undefined);
+  });
+});
+
+describe('errorActions', () => {
+  const ws = (fields: Partial<ArtifactNode>): ArtifactNode => ({
+    uri: 'azureml://subscriptions/s/resourcegroups/rg/workspaces/w',
+    name: 'w',
+    kind: 'workspace',
+    hasChildren: false,
+    ...fields,
+  });
+  it('offers Sign in and Retry for sign-in and access problems', () => {
+    for (const errorKind of ['notSignedIn', 'expired', 'forbidden']) {
+      assert.deepEqual(errorActions(ws({ error: 'x', errorKind })), ['signIn', 'retry']);
+    }
+  });
+  it('offers Retry alone for the other problems', () => {
+    for (const errorKind of ['notFound', 'unreachable', 'serverError', 'somethingNew']) {
+      assert.deepEqual(errorActions(ws({ error: 'x', errorKind })), ['retry']);
+    }
+  });
+  it('offers nothing without an error kind (a local folder that is missing) or an error', () => {
+    assert.deepEqual(errorActions(ws({ error: 'Folder not found' })), []);
+    assert.deepEqual(errorActions(ws({ errorKind: 'expired' })), []);
+    assert.deepEqual(errorActions(ws({ hasChildren: true })), []);
+  });
+  it('labels the sign-in by what went wrong', () => {
+    assert.equal(actionLabel('signIn', ws({ error: 'x', errorKind: 'notSignedIn' })), 'Sign in (az login)');
+    assert.equal(actionLabel('signIn', ws({ error: 'x', errorKind: 'expired' })), 'Sign in again (az login)');
+    assert.equal(
+      actionLabel('signIn', ws({ error: 'x', errorKind: 'forbidden' })),
+      'Sign in with another account (az login)',
+    );
+    assert.equal(actionLabel('retry', ws({ error: 'x', errorKind: 'forbidden' })), 'Retry');
+  });
+  it('makes child elements of the broken node', () => {
+    const element: ArtifactElement = { type: 'artifact', node: ws({ error: 'x', errorKind: 'expired' }) };
+    assert.deepEqual(actionElements(element), [
+      { type: 'action', action: 'signIn', parent: element },
+      { type: 'action', action: 'retry', parent: element },
+    ]);
   });
 });

@@ -25,6 +25,7 @@ from amlstandin.environment import (
     artifact_blob,
     dead_port,
 )
+from amlstandin.state import Datastore
 from conftest import RemoteStore
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
@@ -34,7 +35,7 @@ from pyserver import service
 from pyserver.backends import Catalog
 from pyserver.config import Settings
 from pyserver.errors import ArtifactError, NotFound
-from pyserver.model import Node
+from pyserver.model import Node, RunFilter
 
 WS_URI = (
     f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/{WORKSPACE}"
@@ -110,6 +111,7 @@ def test_workspace_tree_experiments_runs_pipeline_children_and_outputs(
         ("Experiments", "experiments"),
         ("Models", "models"),
         ("Datasets", "datasets"),
+        ("Datastores", "datastores"),
     ]
     experiments = catalog.children(groups[0].uri).items
     assert set(names(experiments)) == {"many", "pipelines", "train"}
@@ -174,6 +176,67 @@ def test_two_thousand_runs_are_paged_newest_first_with_continuation_tokens(
     queries = aml.standin.calls("runs:query")
     assert len(queries) == pages  # one request per page, never the whole experiment
     assert all(q.body["top"] == 250 for q in queries)
+
+
+def all_pages(catalog: Catalog, uri: str, size: int, run_filter: RunFilter) -> list[Node]:
+    seen: list[Node] = []
+    token = None
+    while True:
+        page = catalog.children(uri, token, size, run_filter)
+        assert len(page.items) <= size
+        seen.extend(page.items)
+        token = page.next_page_token
+        if token is None:
+            return seen
+
+
+def test_run_filter_by_status_is_applied_by_the_service(
+    catalog: Catalog, aml: AmlEnvironment
+) -> None:
+    uri = f"{WS_URI}/experiments/many"
+    runs = all_pages(catalog, uri, 250, RunFilter(("Failed", "Canceled")))
+    assert len(runs) == 800 and {n.status for n in runs} == {"Failed", "Canceled"}
+    starts = [n.modified or "" for n in runs]
+    assert starts == sorted(starts, reverse=True)
+    queries = aml.standin.calls("runs:query")
+    assert len(queries) == 4  # the service filtered: one request per page
+    assert queries[0].body["filter"] == (
+        "(ParentRunId eq null) and (Status eq Failed or Status eq Canceled)"
+    )
+    # Unfiltered listing of the same experiment is not mixed up with it (cache, tokens).
+    assert len(catalog.children(uri, None, 100).items) == 100
+
+
+def test_run_filter_by_tag_and_status(catalog: Catalog, aml: AmlEnvironment) -> None:
+    uri = f"{WS_URI}/experiments/many"
+    even = all_pages(catalog, uri, 500, RunFilter(("Completed",), "parity", "even"))
+    assert len(even) == 400 and {n.status for n in even} == {"Completed"}
+    assert 'Tags/parity eq "even"' in aml.standin.calls("runs:query")[0].body["filter"]
+    best = catalog.children(uri, None, 100, RunFilter(tag_key="best"))
+    assert [n.name for n in best.items] == ["sweep 1500", "sweep 1000", "sweep 500", "sweep 0"]
+    assert best.next_page_token is None
+    assert (
+        "(Tags/best ne null or Tags/best eq null)"
+        in (aml.standin.calls("runs:query")[-1].body["filter"])
+    )
+
+
+def test_run_filter_the_service_cannot_spell_is_applied_over_its_pages(
+    catalog: Catalog, aml: AmlEnvironment
+) -> None:
+    uri = f"{WS_URI}/experiments/many"
+    run_filter = RunFilter(tag_key="owner/team", tag_value="vision")
+    first = catalog.children(uri, None, 3, run_filter)
+    assert [n.name for n in first.items] == ["sweep 1757", "sweep 1507", "sweep 1257"]
+    assert first.next_page_token is not None
+    assert aml.standin.calls("runs:query")[0].body["filter"] == "(ParentRunId eq null)"
+    runs = all_pages(catalog, uri, 3, run_filter)
+    assert [n.name for n in runs][-1] == "sweep 7" and len(runs) == 8
+    # Service pages of FILTER_SERVICE_PAGE runs: a page of ours needed 1 to 4 of them.
+    assert {q.body["top"] for q in aml.standin.calls("runs:query")} == {500}
+    assert len(aml.standin.calls("runs:query")) <= 4 * 4
+    nothing = catalog.children(uri, None, 10, RunFilter(tag_key="owner/team", tag_value="x"))
+    assert nothing.items == [] and nothing.next_page_token is None
 
 
 def test_first_page_of_a_10000_file_folder_is_one_request_and_fast(
@@ -266,9 +329,17 @@ def test_datasets_versions_and_files(catalog: Catalog, azurite_store: RemoteStor
         ("2", "datasetVersion", "tabular · workspaceblobstore/iris/v2/iris.csv · cleaned"),
         ("1", "datasetVersion", "tabular · workspaceblobstore/iris/v1/iris.csv"),
     ]
-    assert not iris[0].has_children  # its datastore is not one of amlArtifacts.datastores
+    # A version on one of the workspace's datastores lists its files from there (one file).
+    assert iris[0].has_children and iris[0].downloadable
+    files = catalog.children(iris[0].uri).items
+    assert [(n.name, n.kind, n.uri) for n in files] == [
+        ("iris.csv", "file", f"{WS_URI}/datastores/workspaceblobstore/paths/iris/v2/iris.csv")
+    ]
+    assert catalog.open(files[0].uri).read_range(0, 100).count(b"setosa") == 2
+    # `remote` is not registered in the workspace: amlArtifacts.datastores has it.
     nested = catalog.children(catalog.children(datasets[1].uri).items[0].uri).items
     assert [(n.name, n.kind) for n in nested] == [("a", "folder"), ("e.txt", "file")]
+    assert nested[0].uri == "azureml://datastores/remote/paths/nested/a"
 
 
 def test_download_of_a_run_folder(catalog: Catalog, tmp_path: Path) -> None:
@@ -319,12 +390,109 @@ def test_workspace_from_config_json_in_an_opened_folder(
     assert "config.json" in (roots[0].description or "")
 
 
+# -- the workspace's own datastores ---------------------------------------------------------
+
+DATASTORES = f"{WS_URI}/datastores"
+
+
+@pytest.fixture
+def registered(aml: AmlEnvironment, azurite_store: RemoteStore) -> Iterator[AmlEnvironment]:
+    """`remote` (the session's Azurite container, by SAS) and `sqldb` (not blob) registered in
+    the workspace for one test."""
+    aml.register_datastore("remote", azurite_store.container, credential="sas")
+    aml.workspace.add_datastore(Datastore("sqldb", "db", store_type="AzureSqlDatabase"))
+    yield aml
+    aml.workspace.datastores.pop("remote")
+    aml.workspace.datastores.pop("sqldb")
+
+
+def test_workspace_datastores_group_lists_registered_datastores(
+    catalog: Catalog, registered: AmlEnvironment
+) -> None:
+    stores = catalog.children(DATASTORES).items
+    assert [(n.name, n.kind, n.has_children, n.description) for n in stores] == [
+        ("remote", "datastore", True, "blob · devstoreaccount1/artifacts"),
+        ("sqldb", "datastore", False, "AzureSqlDatabase · not browsable"),
+        ("workspaceblobstore", "datastore", True, "blob · devstoreaccount1/azureml"),
+    ]
+    assert stores[2].uri == f"{DATASTORES}/workspaceblobstore/paths/"
+    listed = registered.standin.calls("GET /datastore/")
+    assert len(listed) == 1 and listed[0].query["includeSecret"] == ["false"]
+    # One page at a time, with the service's continuation token.
+    first = catalog.children(DATASTORES, None, 2)
+    assert names(first.items) == ["remote", "sqldb"] and first.next_page_token
+    rest = catalog.children(DATASTORES, first.next_page_token, 2)
+    assert names(rest.items) == ["workspaceblobstore"] and rest.next_page_token is None
+    with pytest.raises(ArtifactError) as sql:
+        catalog.children(stores[1].uri)
+    assert "AzureSqlDatabase: only blob" in sql.value.message
+    assert registered.standin.unknown == []
+
+
+def test_workspace_datastore_folders_files_previews_and_downloads(
+    catalog: Catalog, registered: AmlEnvironment, tmp_path: Path
+) -> None:
+    store = f"{DATASTORES}/remote/paths/"
+    top = catalog.children(store, None, 1000).items
+    datasets = [(n.name, n.description) for n in top if n.kind == "folder"]
+    assert ("nested", "dataset") in datasets and ("outputs", "dataset") in datasets
+    assert ("top.txt", "file") in [(n.name, n.kind) for n in top]
+    nested = catalog.children(f"{store}nested").items
+    assert [(n.name, n.kind, n.uri) for n in nested] == [
+        ("a", "folder", f"{store}nested/a"),
+        ("e.txt", "file", f"{store}nested/e.txt"),
+    ]
+    assert catalog.stat(f"{store}nested/e.txt").size == 2
+    assert catalog.open(f"{store}nested/e.txt").read_range(0, 10) == b"e\n"
+    assert catalog.stat(store).description == "blob · devstoreaccount1/artifacts"
+    preview = service.preview(catalog, f"{store}outputs/data.h5")
+    assert preview["kind"] == "hdf5" and 0 < preview["networkBytes"] <= 2 << 20
+    result = service.download_to(catalog, f"{store}nested/a", str(tmp_path))
+    assert result["files"] == 3
+    assert (tmp_path / "a" / "b" / "deeper" / "f.txt").read_bytes() == b"f\n"
+    # The dataset on it now lists through the workspace's datastore, with long URIs.
+    version = catalog.children(f"{WS_URI}/datasets/nested").items[0]
+    assert catalog.children(version.uri).items[0].uri == f"{store}nested/a"
+    assert catalog.canonical(f"{store}nested/a") == f"{store}nested/a"
+    # The secret was asked for once (then cached), and only by name.
+    gets = registered.standin.calls("GET /datastore/.*/datastores/remote$")
+    assert len(gets) == 1
+
+
+def test_workspace_datastore_secrets_are_never_logged_or_shown(
+    catalog: Catalog, registered: AmlEnvironment, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    key = registered.workspace.datastores["workspaceblobstore"].account_key
+    sas = registered.workspace.datastores["remote"].sas_token
+    assert key and sas
+    catalog.children(f"{DATASTORES}/workspaceblobstore/paths/iris")
+    catalog.children(f"{DATASTORES}/remote/paths/nested")
+    # A revoked key: the message says what to do, and holds no secret.
+    registered.workspace.datastores["workspaceblobstore"].account_key = "bm90IHRoZSBrZXk="
+    catalog.refresh(WS_URI)
+    try:
+        with pytest.raises(ArtifactError) as refused:
+            catalog.children(f"{DATASTORES}/workspaceblobstore/paths/iris")
+    finally:
+        registered.workspace.datastores["workspaceblobstore"].account_key = key
+    message = refused.value.message
+    assert "registered in workspace" in message or "account key" in message
+    for secret in (key, sas, "bm90IHRoZSBrZXk="):
+        assert secret not in caplog.text and secret not in message
+    assert not re.search(r"sig=(?!\*\*\*)", caplog.text)
+
+
 # -- errors on the workspace node -----------------------------------------------------------
 
 
-def workspace_error(catalog: Catalog) -> str:
+def workspace_error(catalog: Catalog, error_kind: str) -> str:
     node = next(n for n in catalog.roots() if n.kind == "workspace")
     assert node.error is not None and not node.has_children
+    assert node.error_kind == error_kind  # what the extension offers: Sign in, Retry
+    assert node.to_json()["errorKind"] == error_kind
     assert "Traceback" not in node.error and len(node.error) < 400
     with pytest.raises(ArtifactError) as raised:  # opening it says the same
         catalog.children(node.uri)
@@ -333,22 +501,36 @@ def workspace_error(catalog: Catalog) -> str:
 
 
 @pytest.mark.parametrize(
-    ("status", "expected"),
+    ("status", "expected", "error_kind"),
     [
-        (401, "did not accept your sign-in"),
-        (403, "No access to workspace ws-main"),
-        (500, "answered 500 (InternalServerError)"),
-        (503, "Retry in a minute"),
+        (401, "did not accept your sign-in", "notSignedIn"),
+        (403, "No access to workspace ws-main", "forbidden"),
+        (500, "answered 500 (InternalServerError)", "serverError"),
+        (503, "Retry in a minute", "serverError"),
     ],
 )
 def test_service_errors_on_the_workspace_node(
-    aml: AmlEnvironment, azurite_store: RemoteStore, status: int, expected: str
+    aml: AmlEnvironment, azurite_store: RemoteStore, status: int, expected: str, error_kind: str
 ) -> None:
     aml.standin.fail("experiments:query", status)
-    message = workspace_error(make_catalog(aml, azurite_store))
+    message = workspace_error(make_catalog(aml, azurite_store), error_kind)
     assert expected in message
     if status in (401, 403):
         assert "az login" in message
+
+
+def test_retry_after_the_problem_is_fixed_lists_the_workspace(
+    aml: AmlEnvironment, azurite_store: RemoteStore
+) -> None:
+    aml.az.set(mode="logged-out")
+    catalog = make_catalog(aml, azurite_store)
+    workspace_error(catalog, "notSignedIn")
+    aml.az.set()  # `az login`
+    # What the extension's Retry sends: children of the workspace with refresh: true.
+    catalog.refresh(WS_URI)
+    assert names(catalog.children(WS_URI).items)[0] == "Experiments"
+    node = next(n for n in catalog.roots() if n.kind == "workspace")
+    assert (node.error, node.error_kind, node.has_children) == (None, None, True)
 
 
 def test_forbidden_account_on_the_workspace_node(
@@ -356,7 +538,7 @@ def test_forbidden_account_on_the_workspace_node(
 ) -> None:
     aml.az.set(subject="intern@example.com")
     aml.standin.denied_subjects.add("intern@example.com")
-    message = workspace_error(make_catalog(aml, azurite_store))
+    message = workspace_error(make_catalog(aml, azurite_store), "forbidden")
     assert "No access to workspace ws-main" in message and "(AuthorizationFailed)" in message
 
 
@@ -364,7 +546,7 @@ def test_unknown_workspace_on_the_workspace_node(
     aml: AmlEnvironment, azurite_store: RemoteStore
 ) -> None:
     settings = {"workspaces": [{**aml.workspace_setting(), "name": "ws-gone"}]}
-    message = workspace_error(Catalog(Settings.from_json(settings)))
+    message = workspace_error(Catalog(Settings.from_json(settings)), "notFound")
     assert message.startswith("Workspace ws-gone was not found in resource group rg-ml")
 
 
@@ -372,7 +554,7 @@ def test_expired_token_on_the_workspace_node(
     aml: AmlEnvironment, azurite_store: RemoteStore
 ) -> None:
     aml.az.set(expires_in=-60)
-    message = workspace_error(make_catalog(aml, azurite_store))
+    message = workspace_error(make_catalog(aml, azurite_store), "expired")
     assert "sign-in has expired" in message and "az login" in message
     rejected = aml.standin.calls("experiments:query")
     assert rejected and {r.status for r in rejected} == {401}  # the service said so
@@ -382,17 +564,18 @@ def test_not_signed_in_on_the_workspace_node(
     aml: AmlEnvironment, azurite_store: RemoteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     aml.az.set(mode="logged-out")
-    message = workspace_error(make_catalog(aml, azurite_store))
+    message = workspace_error(make_catalog(aml, azurite_store), "notSignedIn")
     assert message.startswith("Not signed in to Azure. Sign in with `az login`")
     aml.az.set()
     monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no az at all
-    assert workspace_error(make_catalog(aml, azurite_store)).startswith("Not signed in to Azure.")
+    catalog = make_catalog(aml, azurite_store)
+    assert workspace_error(catalog, "notSignedIn").startswith("Not signed in to Azure.")
 
 
 def test_timeout_on_the_workspace_node(aml: AmlEnvironment, azurite_store: RemoteStore) -> None:
     aml.standin.fail("experiments:query", delay=5)
     started = time.monotonic()
-    message = workspace_error(make_catalog(aml, azurite_store))
+    message = workspace_error(make_catalog(aml, azurite_store), "unreachable")
     assert "did not answer within 2 s" in message
     assert time.monotonic() - started < 15
 
@@ -401,7 +584,7 @@ def test_unreachable_service_on_the_workspace_node(
     aml: AmlEnvironment, azurite_store: RemoteStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("AZUREML_SERVICE_ENDPOINT", f"http://127.0.0.1:{dead_port()}")
-    message = workspace_error(make_catalog(aml, azurite_store))
+    message = workspace_error(make_catalog(aml, azurite_store), "unreachable")
     assert message.startswith("Cannot reach Azure ML for workspace ws-main")
 
 
@@ -414,14 +597,18 @@ def test_errors_inside_the_tree_name_what_is_missing(catalog: Catalog) -> None:
     with pytest.raises(NotFound) as unknown:
         catalog.children(WS_URI.replace(WORKSPACE, "other"))
     assert "amlArtifacts.workspaces" in unknown.value.message
-    # A workspace's datastore is read when amlArtifacts.datastores configures it.
+    # A datastore the workspace does not have is read from amlArtifacts.datastores ...
     assert names(catalog.children(f"{WS_URI}/datastores/remote/paths/nested").items) == [
         "a",
         "e.txt",
     ]
+    # ... else it is missing.
     with pytest.raises(NotFound) as store:
-        catalog.children(f"{WS_URI}/datastores/workspaceblobstore/paths/iris")
-    assert "add it to amlArtifacts.datastores" in store.value.message
+        catalog.children(f"{WS_URI}/datastores/gone/paths/iris")
+    assert "Workspace ws-main has no datastore gone" in store.value.message
+    with pytest.raises(NotFound) as path:
+        catalog.children(f"{WS_URI}/datastores/workspaceblobstore/paths/nope")
+    assert path.value.message.startswith(f"{WS_URI}/datastores/workspaceblobstore/paths/nope")
 
 
 def test_non_local_hosts_are_unreachable_during_these_tests(aml: AmlEnvironment) -> None:

@@ -6,6 +6,8 @@ from helpers import write_json
 from pyserver.backends import Catalog
 from pyserver.config import Settings
 from pyserver.errors import InvalidParams, NotFound
+from pyserver.model import RunFilter
+from pyserver.protocol import ChildrenParams
 from pyserver.uris import file_uri
 
 
@@ -152,3 +154,69 @@ def test_azureml_forms_resolve_in_local_workspaces(small_workspace: Path) -> Non
 def test_paths_inside_an_unconfigured_workspace_still_get_kinds(small_workspace: Path) -> None:
     node = Catalog().stat(file_uri(small_workspace / "experiments" / "exp" / "old"))
     assert (node.kind, node.name, node.status) == ("run", "old run", "Completed")
+
+
+def test_run_filter_by_status_and_tag(small_workspace: Path) -> None:
+    exp = small_workspace / "experiments" / "exp"
+    write_json(
+        exp / "old" / "run.json",
+        {"status": "Completed", "start_time": "2026-01-01T10:00:00Z", "tags": {"lr": "0.1"}},
+    )
+    write_json(
+        exp / "pipe" / "run.json",
+        {"status": "Completed", "start_time": "2026-01-02T10:00:00Z", "tags": {"lr": "0.2"}},
+    )
+    catalog = catalog_for(small_workspace)
+
+    def filtered(run_filter: RunFilter, page_size: int | None = None) -> list[str]:
+        page = catalog.children(file_uri(exp), None, page_size, run_filter)
+        return [node.description or node.name for node in page.items]
+
+    assert filtered(RunFilter(("Failed",))) == ["new"]
+    assert filtered(RunFilter(("Completed", "Failed"))) == ["new", "pipe", "old"]
+    assert filtered(RunFilter(tag_key="lr")) == ["pipe", "old"]
+    assert filtered(RunFilter(("Completed",), "lr", "0.1")) == ["old"]
+    assert filtered(RunFilter(tag_key="lr", tag_value="9")) == []
+    # Pipeline steps are listed under their parent whatever the filter.
+    steps = catalog.children(file_uri(exp / "pipe"), None, None, RunFilter(("Failed",)))
+    assert [node.name for node in steps.items][:2] == ["prep_data", "train"]
+    # Paging goes over the filtered runs.
+    first = catalog.children(file_uri(exp), None, 1, RunFilter(("Completed",)))
+    assert first.next_page_token is not None
+    second = catalog.children(file_uri(exp), first.next_page_token, 1, RunFilter(("Completed",)))
+    assert [n.name for n in first.items + second.items] == ["pipe", "old"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, None),
+        ({}, None),
+        ({"status": [], "tag": ""}, None),
+        ({"status": ["Failed", "Failed", "Running"]}, RunFilter(("Failed", "Running"))),
+        ({"status": "Failed"}, RunFilter(("Failed",))),
+        ({"tag": "lr=0.1"}, RunFilter((), "lr", "0.1")),
+        ({"tag": " lr = a=b "}, RunFilter((), "lr", "a=b")),
+        ({"tag": "stage"}, RunFilter((), "stage", None)),
+        ({"tag": "stage="}, RunFilter((), "stage", "")),
+    ],
+)
+def test_children_filter_parameter(raw: object, expected: RunFilter | None) -> None:
+    params = {"uri": "/x", "filter": raw} if raw is not None else {"uri": "/x"}
+    assert ChildrenParams.parse(params).run_filter == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "Failed",
+        {"status": [1]},
+        {"status": ["Fail ed"]},
+        {"status": ["x') or (1"]},
+        {"tag": 3},
+        {"tag": "=v"},
+    ],
+)
+def test_bad_children_filter_is_invalid_params(raw: object) -> None:
+    with pytest.raises(InvalidParams):
+        ChildrenParams.parse({"uri": "/x", "filter": raw})

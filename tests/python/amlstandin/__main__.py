@@ -3,9 +3,11 @@
     cd tests/python && python -m amlstandin --folder /tmp/aml --env-file /tmp/aml/env.json
 
 starts Azurite and the stand-in service (seeded as amlstandin.environment.seed, with a small
-HDF5 file as train-1's outputs/data.h5), writes `{"env": {...}, "workspace": {...}}` to the
-env file (the variables a process needs, the amlArtifacts.workspaces entry), and serves until
-its standard input closes or it is terminated."""
+HDF5 file as train-1's outputs/data.h5), writes `{"env": {...}, "workspace": {...}, "az":
+{"state", "calls"}}` to the env file (the variables a process needs, the
+amlArtifacts.workspaces entry, the stand-in `az`'s files), and serves until its standard input
+closes or it is terminated. `--signed-out` starts with the stand-in `az` logged out (until
+`az login`)."""
 
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m amlstandin")
     parser.add_argument("--folder", required=True)
     parser.add_argument("--env-file", required=True)
+    parser.add_argument("--signed-out", action="store_true", help="start with `az` logged out")
     args = parser.parse_args()
     folder = Path(args.folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -52,8 +55,13 @@ def main() -> int:
         aml_environment(folder, connection_string, files) as env,
     ):
         values = env.environment(os.environ.get("PATH", ""))
+        if args.signed_out:
+            env.az.set(mode="logged-out")
+        az = {"state": str(env.az.state_file), "calls": str(env.az.calls_file)}
         temporary = Path(args.env_file + ".tmp")
-        temporary.write_text(json.dumps({"env": values, "workspace": env.workspace_setting()}))
+        temporary.write_text(
+            json.dumps({"env": values, "workspace": env.workspace_setting(), "az": az})
+        )
         os.replace(temporary, args.env_file)
         print(f"amlstandin: serving on {env.standin.url}", file=sys.stderr, flush=True)
 

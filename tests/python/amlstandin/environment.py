@@ -10,11 +10,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .fake_az import FakeAz
 from .service import AmlStandin
-from .state import EPOCH, Dataset, DatasetVersion, ModelVersion, Workspace
+from .state import EPOCH, Dataset, DatasetVersion, Datastore, ModelVersion, Workspace
 
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 RESOURCE_GROUP = "rg-ml"
@@ -22,6 +22,11 @@ WORKSPACE = "ws-main"
 ARTIFACT_CONTAINER = "azureml"
 MANY_RUNS = 2000
 MANY_FILES = 10_000
+# Blobs of the workspace's default datastore (the artifact container) that datasets name.
+DATASTORE_FILES = {
+    "iris/v1/iris.csv": b"sepal_length,species\n5.1,setosa\n",
+    "iris/v2/iris.csv": b"sepal_length,species\n5.1,setosa\n4.9,setosa\n",
+}
 
 
 def dead_port() -> int:
@@ -58,6 +63,45 @@ class AmlEnvironment:
 
     def workspace_setting(self) -> dict[str, str]:
         return {"subscriptionId": SUBSCRIPTION, "resourceGroup": RESOURCE_GROUP, "name": WORKSPACE}
+
+    def register_datastore(
+        self, name: str, container: str, credential: str = "key", default: bool = False
+    ) -> Datastore:
+        """Register an Azurite container as a blob datastore of the workspace, with the
+        account key (`credential="key"`), a read + list container SAS ("sas") or no secret
+        ("none": identity-based). Its endpoint is Azurite's `host:port` (an emulator)."""
+        return self.workspace.add_datastore(
+            emulator_datastore(self.connection_string, name, container, credential, default)
+        )
+
+
+def emulator_datastore(
+    connection_string: str, name: str, container: str, credential: str, default: bool = False
+) -> Datastore:
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    fields = dict(part.split("=", 1) for part in connection_string.split(";") if "=" in part)
+    endpoint = urlsplit(fields["BlobEndpoint"])
+    account, key = fields["AccountName"], fields["AccountKey"]
+    sas = None
+    if credential == "sas":
+        sas = generate_container_sas(
+            account,
+            container,
+            account_key=key,
+            permission=ContainerSasPermissions(read=True, list=True),
+            expiry=datetime.now(timezone.utc) + timedelta(hours=2),
+        )
+    return Datastore(
+        name,
+        container,
+        account,
+        endpoint=endpoint.netloc,
+        protocol=endpoint.scheme,
+        account_key=key if credential == "key" else None,
+        sas_token=sas,
+        is_default=default,
+    )
 
 
 @contextmanager
@@ -96,20 +140,27 @@ def aml_environment(
     az = FakeAz(folder / "az")
     home = folder / "home"
     home.mkdir(parents=True, exist_ok=True)
+    for name, content in DATASTORE_FILES.items():
+        container.upload_blob(name, content, overwrite=True)
     with AmlStandin(blob_sas=signed) as standin:
         workspace = seed(standin)
-        yield AmlEnvironment(standin, az, workspace, home, connection_string)
+        env = AmlEnvironment(standin, az, workspace, home, connection_string)
+        env.register_datastore("workspaceblobstore", ARTIFACT_CONTAINER, default=True)
+        yield env
 
 
 def seed(standin: AmlStandin) -> Workspace:
     """The workspace every test browses:
 
-    - experiment `many`: MANY_RUNS runs, newest `many-1999`;
+    - experiment `many`: MANY_RUNS runs, newest `many-1999`, statuses cycling Completed,
+      Failed, Completed, Canceled, Running, tags from `_sweep_tags`;
     - experiment `pipelines`: `pipe-1` with steps `pipe-1-prep`, `pipe-1-train`, `pipe-1-eval`;
     - experiment `train`: `train-1` (outputs/data.h5, outputs/notes.txt, outputs/sub/deep/x.txt,
       logs/std_log.txt) and `train-big` (MANY_FILES files in outputs/, plus outputs/zz/last.txt);
     - models `classifier` 1-3 (PyTorch, from train-1's outputs/) and `notes` 1 (one file);
-    - datasets `iris` (tabular, 2 versions) and `nested` (file, on datastore `remote`)."""
+    - datasets `iris` (tabular, 2 versions, on `workspaceblobstore`, registered by
+      aml_environment over the artifact container) and `nested` (file, on datastore `remote`,
+      which tests register with `AmlEnvironment.register_datastore`)."""
     ws = standin.add_workspace(SUBSCRIPTION, RESOURCE_GROUP, WORKSPACE)
     statuses = ["Completed", "Failed", "Completed", "Canceled", "Running"]
     for index in range(MANY_RUNS):
@@ -120,6 +171,7 @@ def seed(standin: AmlStandin) -> Workspace:
             status=statuses[index % len(statuses)],
             duration=None if index % 5 == 4 else timedelta(seconds=30 + index),
             display_name=f"sweep {index}",
+            tags=_sweep_tags(index),
         )
     ws.add_run(
         "pipelines", "pipe-1", start=EPOCH + timedelta(days=2), run_type="azureml.PipelineRun"
@@ -177,8 +229,26 @@ def seed(standin: AmlStandin) -> Workspace:
     return ws
 
 
+def _sweep_tags(index: int) -> dict[str, str]:
+    """`parity` on every run, `best` on every 500th, `owner/team` (a name the run history
+    query cannot spell) on every 250th from the 7th."""
+    tags = {"parity": "odd" if index % 2 else "even"}
+    if index % 500 == 0:
+        tags["best"] = "yes"
+    if index % 250 == 7:
+        tags["owner/team"] = "vision"
+    return tags
+
+
 def artifact_blob(run_id: str, path: str) -> str:
     return f"ExperimentRun/dcid.{run_id}/{path}"
 
 
-__all__ = ["AmlEnvironment", "aml_environment", "artifact_blob", "dead_port", "seed"]
+__all__ = [
+    "AmlEnvironment",
+    "aml_environment",
+    "artifact_blob",
+    "dead_port",
+    "emulator_datastore",
+    "seed",
+]

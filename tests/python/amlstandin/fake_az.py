@@ -1,6 +1,7 @@
 """A stand-in `az` executable, first on PATH, so azure-identity's real AzureCliCredential runs
 it (`az account get-access-token --output json --resource ...`). What it answers is read from
-a JSON file the tests rewrite: a token whose `exp` they choose, or "not logged in"."""
+a JSON file the tests rewrite: a token whose `exp` they choose, or "not logged in".
+`az login` signs in: it sets the mode back to "ok" (the extension's "Sign in" runs it)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,14 @@ import json, sys, time
 state = json.load(open({state!r}))
 with open({calls!r}, "a") as log:
     log.write(" ".join(sys.argv[1:]) + "\\n")
+if sys.argv[1:2] == ["login"]:
+    state["mode"] = "ok"
+    with open({state!r} + ".tmp", "w") as out:
+        json.dump(state, out)
+    import os
+    os.replace({state!r} + ".tmp", {state!r})
+    print(json.dumps([{{"id": {subscription!r}, "tenantId": {tenant!r}, "isDefault": True}}]))
+    sys.exit(0)
 if state["mode"] == "logged-out":
     sys.stderr.write("ERROR: Please run 'az login' to setup account.\\n")
     sys.exit(1)

@@ -361,6 +361,7 @@ class AmlStandin:
                 dataset + "/(?P<dataset_id>[^/]+)/definitions/(?P<version>[^/]+)",
                 self.dataset_definition,
             ),
+            ("GET", "/datastore/v1.0" + WS + "/datastores", self.datastores_list),
             ("GET", "/datastore/v1.0" + WS + "/datastores/(?P<name>[^/]+)", self.datastore_get),
         ]
         return [
@@ -564,6 +565,17 @@ class AmlStandin:
                 return 200, dataset.definition_json(candidate)
         raise StandinError(404, "DatasetNotFound", f"Version {version} not found.")
 
+    def datastores_list(self, ws: Workspace, request: Request) -> tuple[int, Any]:
+        stores = sorted(ws.datastores.values(), key=lambda d: d.name)
+        secret = _first(request.query, "includeSecret") != "false"
+        count = _first(request.query, "count")
+        items, token = _page(
+            [d.to_json(secret) for d in stores],
+            _first(request.query, "continuationToken"),
+            int(count) if count else None,
+        )
+        return 200, {"value": items, "continuationToken": token, "nextLink": None}
+
     def datastore_get(self, ws: Workspace, request: Request, name: str) -> tuple[int, Any]:
         store = ws.datastores.get(name)
         if store is None:
@@ -618,36 +630,53 @@ def _error_body(status: int) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-_CLAUSE = re.compile(r"\(?\s*([\w/.]+)\s+(eq|ne)\s+([^\s()]+)\s*\)?", re.IGNORECASE)
+_CLAUSE = re.compile(r"^\s*([\w/.-]+)\s+(eq|ne)\s+(.+?)\s*$", re.IGNORECASE)
+_TAG_EXISTS = re.compile(r"^\(?\s*Tags/([\w.-]+) ne null or Tags/\1 eq null\s*\)?$", re.IGNORECASE)
 
 
 def _run_matches(run: Any, expression: str | None) -> bool:
-    """The OData subset azureml-core sends: `and`-joined `Field eq value` clauses."""
+    """The OData subset azureml-core sends: `and`-joined groups, each a `Field eq|ne value`
+    clause or a parenthesised `or` of them; `(Tags/k ne null or Tags/k eq null)` is how
+    `Experiment.get_runs(tags="k")` asks for runs that have tag k."""
     if not expression:
         return True
-    for clause in re.split(r"\s+and\s+", expression, flags=re.IGNORECASE):
-        match = _CLAUSE.search(clause)
-        if match is None:
+    for group in re.split(r"\s+and\s+", expression.strip(), flags=re.IGNORECASE):
+        group = group.strip()
+        exists = _TAG_EXISTS.match(group)
+        if exists:
+            if exists[1] not in run.tags:
+                return False
             continue
-        name, op, value = match.groups()
-        actual: Any
-        lowered = name.lower()
-        if lowered == "parentrunid":
-            actual = run.parent_id
-        elif lowered == "rootrunid":
-            actual = run.root_id or run.run_id
-        elif lowered == "runid":
-            actual = run.run_id
-        elif lowered == "status":
-            actual = run.status
-        elif lowered.startswith("tags/"):
-            actual = run.tags.get(name[5:])
-        else:
-            continue
-        expected = None if value == "null" else value.strip("'")
-        if (actual == expected) != (op.lower() == "eq"):
+        inner = group[1:-1] if group.startswith("(") and group.endswith(")") else group
+        alternatives = re.split(r"\s+or\s+", inner, flags=re.IGNORECASE)
+        results = [_clause_matches(run, clause) for clause in alternatives]
+        known = [result for result in results if result is not None]
+        if known and not any(known):
             return False
     return True
+
+
+def _clause_matches(run: Any, clause: str) -> bool | None:
+    match = _CLAUSE.match(clause.strip().strip("()"))
+    if match is None:
+        return None
+    name, op, value = match.groups()
+    actual: Any
+    lowered = name.lower()
+    if lowered == "parentrunid":
+        actual = run.parent_id
+    elif lowered == "rootrunid":
+        actual = run.root_id or run.run_id
+    elif lowered == "runid":
+        actual = run.run_id
+    elif lowered == "status":
+        actual = run.status
+    elif lowered.startswith("tags/"):
+        actual = run.tags.get(name[5:])
+    else:
+        return None
+    expected = None if value == "null" else value.strip("'\"")
+    return (actual == expected) == (op.lower() == "eq")
 
 
 def _filter_names(expression: str | None) -> set[str] | None:

@@ -191,23 +191,46 @@ class Dataset:
 
 @dataclass
 class Datastore:
+    """A registered datastore. `endpoint` is the storage suffix ("core.windows.net"), or
+    "<host>:<port>" of a storage emulator (Azurite); the secret is returned only by `get`
+    (and by `list` with includeSecret=true), as the service does."""
+
     name: str
     container: str
     account_name: str = "devstoreaccount1"
+    store_type: str = "AzureBlob"
+    endpoint: str = "core.windows.net"
+    protocol: str = "https"
+    account_key: str | None = field(default=None, repr=False)
+    sas_token: str | None = field(default=None, repr=False)
+    is_default: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "dataStoreType": "AzureBlob",
-            "isDefault": self.name == "workspaceblobstore",
-            "azureStorageSection": {
-                "accountName": self.account_name,
-                "containerName": self.container,
-                "endpoint": "core.windows.net",
-                "protocol": "https",
-                "credentialType": "None",
-            },
+    def to_json(self, include_secret: bool = True) -> dict[str, Any]:
+        credential_type = "AccountKey" if self.account_key else "Sas" if self.sas_token else "None"
+        section: dict[str, Any] = {
+            "accountName": self.account_name,
+            "containerName": self.container,
+            "endpoint": self.endpoint,
+            "protocol": self.protocol,
+            "credentialType": credential_type,
+            "isSas": bool(self.sas_token),
         }
+        if include_secret:
+            section["accountKey"] = self.account_key
+            section["sasToken"] = self.sas_token
+            section["credential"] = self.account_key or self.sas_token
+        raw: dict[str, Any] = {
+            "name": self.name,
+            "dataStoreType": self.store_type,
+            "isDefault": self.is_default,
+            "hasBeenValidated": True,
+            "tags": {},
+        }
+        if self.store_type in ("AzureBlob", "AzureFile", "AzureDataLakeGen2"):
+            raw["azureStorageSection"] = section
+        elif self.store_type == "AzureSqlDatabase":
+            raw["azureSqlDatabaseSection"] = {"serverName": "sql", "databaseName": self.container}
+        return raw
 
 
 class Workspace:
@@ -263,6 +286,10 @@ class Workspace:
     def add_dataset(self, dataset: Dataset) -> Dataset:
         self.datasets[dataset.name] = dataset
         return dataset
+
+    def add_datastore(self, datastore: Datastore) -> Datastore:
+        self.datastores[datastore.name] = datastore
+        return datastore
 
     # -- queries -------------------------------------------------------------------------
 
