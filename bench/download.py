@@ -12,8 +12,16 @@ into an empty folder; median of RUNS wall times, the largest peak RSS:
 - 1 000 files, ours: the folder's URI; reference: a per-file SDK loop (`list_blobs`, then
   `download_blob().readall()` into a file, one after the other).
 
+- 1 000 files of a run, through Azure ML (the stand-in service of the tests,
+  tests/python/amlstandin, with the bytes in the same Azurite; the run is seeded by
+  tests/python/amlruns.py): ours, `service.download_to` of the run's `outputs` URI (what
+  `aml-artifacts download` and the explorer's Download… call); reference: azureml-core's
+  `Run(...).download_files(prefix="outputs", output_directory=...)`. Both timed from the
+  first service request (azureml-core imported and the workspace object made before; the
+  stand-in `az` signs in inside the timing for both).
+
 Goals: big file at least 1.0 times the SDK reference; 1 000 files at least 3 times the
-loop; peak RSS at most 150 MB."""
+loop; the run's 1 000 files at least 1.5 times azureml-core; peak RSS at most 150 MB."""
 
 from __future__ import annotations
 
@@ -40,6 +48,9 @@ MANY = 1000
 MANY_PREFIX = "many"
 RUNS = 3
 RSS_GOAL_MB = 150
+AML_EXPERIMENT = "bench"
+AML_RUN = "bench-many"
+AML_SETTING_ENV = "AML_BENCH_WORKSPACE"  # the children's workspace setting (JSON)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,21 +59,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--conn", help=argparse.SUPPRESS)
     parser.add_argument("--dest", help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument(
+        "--aml-only", action="store_true", help="only the Azure ML run comparison (no 1 GiB blob)"
+    )
     args = parser.parse_args(argv if argv is not None else [])
     if args.measure:
         _child(args.measure, args.conn, Path(args.dest))
         return
     folder = data_dir() / f"download-v{VERSION}"
     folder.mkdir(parents=True, exist_ok=True)
-    big = _big_input(folder)
+    big = None if args.aml_only else _big_input(folder)
     from .remote import _azurite_module  # here: the measuring children import only this file
 
-    azurite = _azurite_module()
+    azurite = _azurite_module()  # also puts tests/python on sys.path (amlstandin, amlruns)
     scratch = Path(tempfile.mkdtemp(prefix="run-", dir=folder))
     try:
         with azurite.azurite(folder / "azurite") as connection_string:
-            _upload(connection_string, big)
-            ok = _run(connection_string, scratch, args.runs)
+            ok = True
+            if big is not None:
+                _upload(connection_string, big)
+                ok = _run(connection_string, scratch, args.runs)
+            ok = _run_aml(connection_string, scratch, args.runs) and ok
         print(f"download: all goals {'met' if ok else 'NOT met'}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -109,16 +126,55 @@ def _run(connection_string: str, scratch: Path, runs: int) -> bool:
     ]
     for text, met, goal in goals:
         print(f"  {'met    ' if met else 'NOT met'} {text} (goal {goal})")
-    print(
-        "  TODO    azureml-core run.download_files against the Azure ML stand-in (goal ≥ 1.5×):"
-        " not measured yet — needs the stand-in's artifact service serving these blobs"
-    )
     return all(met for _, met, _ in goals)
 
 
-def _measure(kind: str, connection_string: str, dest: Path) -> tuple[float, float]:
+def _run_aml(connection_string: str, scratch: Path, runs: int) -> bool:
+    """The run's 1 000 files through the Azure ML stand-in: ours against azureml-core."""
+    from amlruns import add_run_with_files
+    from amlstandin.environment import aml_environment
+
+    files = {f"outputs/f-{index:04d}.bin": _many_content(index) for index in range(MANY)}
+    results: dict[str, tuple[float, float]] = {}
+    with aml_environment(scratch / "aml", connection_string, {}) as env:
+        add_run_with_files(env, AML_EXPERIMENT, AML_RUN, files)
+        extra = {
+            **env.environment(os.environ.get("PATH", "")),
+            AML_SETTING_ENV: json.dumps(env.workspace_setting()),
+        }
+        for kind in ("ours-aml", "azureml-core"):
+            times, peaks = [], []
+            for run in range(runs):
+                dest = scratch / f"{kind}-{run}"
+                seconds, peak = _measure(kind, connection_string, dest, extra)
+                times.append(seconds)
+                peaks.append(peak)
+                shutil.rmtree(dest, ignore_errors=True)
+            results[kind] = (median(times), max(peaks))
+    size = _many_bytes() / 1e6
+    labels = {
+        "ours-aml": "run's 1 000 files, ours (8 in flight)",
+        "azureml-core": "run's 1 000 files, azureml-core download_files",
+    }
+    print(f"download: a run's {MANY} files through the Azure ML stand-in, median of {runs}")
+    for kind, (seconds, peak) in results.items():
+        print(f"{labels[kind]:<44} {seconds:7.2f}s {size / seconds:9.1f} {peak:7.0f}MB")
+    ratio = results["azureml-core"][0] / results["ours-aml"][0]
+    peak = results["ours-aml"][1]
+    goals = [
+        (f"run's 1 000 files {ratio:.2f}× azureml-core's download_files", ratio >= 1.5, "≥ 1.5×"),
+        (f"peak RSS {peak:.0f} MB (Azure ML run)", peak <= RSS_GOAL_MB, f"≤ {RSS_GOAL_MB} MB"),
+    ]
+    for text, met, goal in goals:
+        print(f"  {'met    ' if met else 'NOT met'} {text} (goal {goal})")
+    return all(met for _, met, _ in goals)
+
+
+def _measure(
+    kind: str, connection_string: str, dest: Path, extra_env: dict[str, str] | None = None
+) -> tuple[float, float]:
     command = [sys.executable, "-m", "bench.download", "--measure", kind]
-    env = {**os.environ, "PYTHONPATH": str(REPO_DIR)}
+    env = {**os.environ, **(extra_env or {}), "PYTHONPATH": str(REPO_DIR)}
     done = subprocess.run(
         [*command, "--conn", connection_string, "--dest", str(dest)],
         env=env,
@@ -136,7 +192,9 @@ def _measure(kind: str, connection_string: str, dest: Path) -> tuple[float, floa
 def _child(kind: str, connection_string: str, dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     os.environ["AML_ARTIFACTS_BLOCK_CACHE"] = str(dest / ".." / f".cache-{dest.name}")
-    if kind.startswith("ours"):
+    if kind in ("ours-aml", "azureml-core"):
+        seconds = _child_aml(kind, dest)
+    elif kind.startswith("ours"):
         from pyserver import service
         from pyserver.backends import Catalog
         from pyserver.config import Settings
@@ -170,6 +228,49 @@ def _child(kind: str, connection_string: str, dest: Path) -> None:
         seconds = time.perf_counter() - start
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({"seconds": seconds, "peak_mb": peak_kb * 1024 / 1e6}))
+
+
+def _child_aml(kind: str, dest: Path) -> float:
+    """One download of the run's outputs/ (MANY files) into `dest`; its wall time."""
+    import azureml.core  # imported before timing, for both
+
+    from pyserver.backends.aml_auth import TokenProvider, azureml_authentication
+
+    setting = json.loads(os.environ[AML_SETTING_ENV])
+    if kind == "ours-aml":
+        from pyserver import service
+        from pyserver.backends import Catalog
+        from pyserver.config import Settings
+
+        settings = Settings.from_json({"workspaces": [setting]})
+        catalog = Catalog(settings)
+        uri = (
+            f"azureml://subscriptions/{setting['subscriptionId']}/resourcegroups/"
+            f"{setting['resourceGroup']}/workspaces/{setting['name']}/jobs/{AML_RUN}"
+            "/outputs/artifacts/paths/outputs"
+        )
+        start = time.perf_counter()
+        result = service.download_to(catalog, uri, str(dest), settings=settings)
+        seconds = time.perf_counter() - start
+        if result.get("failures") or result["files"] != MANY:
+            raise RuntimeError(f"{result['files']} files, failures: {result.get('failures')}")
+    else:
+        workspace = azureml.core.Workspace(
+            setting["subscriptionId"],
+            setting["resourceGroup"],
+            setting["name"],
+            auth=azureml_authentication(TokenProvider()),
+            _disable_service_check=True,
+        )
+        experiment = azureml.core.Experiment(workspace, AML_EXPERIMENT)
+        start = time.perf_counter()
+        run = azureml.core.Run(experiment, AML_RUN)
+        run.download_files(prefix="outputs", output_directory=str(dest))
+        seconds = time.perf_counter() - start
+    written = sum(1 for path in (dest / "outputs").iterdir() if path.is_file())
+    if written != MANY:
+        raise RuntimeError(f"{kind} wrote {written} files, not {MANY}")
+    return seconds
 
 
 def _big_input(folder: Path) -> Path:

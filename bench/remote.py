@@ -14,6 +14,12 @@ median / preview median.
 `python -m bench.remote --block-sizes 32,64,128` previews each file at those block sizes
 (KiB) instead: how the block size was chosen (pyserver/backends/blob.py).
 
+`python -m bench.remote --requests` measures one 32 KiB ranged read instead (median of
+REQUEST_RUNS, scattered offsets of the HDF5 blob, connections kept alive): the SDK's
+`download_blob(offset, length, etag).readall()` against the plain GET the readers use
+(blob.py `_Direct`, same pool), and 20 scattered blocks read one by one against one
+`prefetch` of them: why reads bypass the SDK, and what concurrency buys here.
+
 Listing (also alone: `--listing`): the first page (100 entries) of a run's `outputs/` folder
 holding 10 000 files, served by the stand-in Azure ML service of the tests
 (tests/python/amlstandin, real azureml-core on both sides), against azureml-core's
@@ -51,6 +57,7 @@ GOAL_CHECKPOINT_BYTES = 1 * MiB
 GOAL_SPEEDUP = 20.0
 LISTING_RUNS = 5
 GOAL_FIRST_PAGE_S = 0.5
+REQUEST_RUNS = 50
 
 
 @dataclass
@@ -179,9 +186,75 @@ def block_size_sweep(
             )
 
 
+def request_costs(connection_string: str, item: Item, scratch: Path) -> None:
+    """Median cost of one ranged read: SDK pipeline vs plain pooled GET; and 20 scattered
+    blocks one by one vs one concurrent prefetch."""
+    import random
+
+    from azure.core import MatchConditions
+
+    from pyserver.backends import Catalog
+    from pyserver.backends.blockcache import BlockCache
+    from pyserver.config import Settings
+
+    settings = Settings.from_json(
+        {
+            "datastores": [
+                {"name": "bench", "container": CONTAINER, "connectionString": connection_string}
+            ]
+        }
+    )
+    catalog = Catalog(settings)
+    catalog.blob._cache = BlockCache(Path(tempfile.mkdtemp(prefix="blocks-", dir=scratch)))
+    reader: Any = catalog.open(f"azureml://datastores/bench/paths/{item.blob}")
+    block = catalog.blob.block_size
+    rng = random.Random(0)
+
+    def offsets(count: int) -> list[int]:
+        return [rng.randrange(reader.size // block) * block for _ in range(count)]
+
+    def sdk(offset: int) -> None:
+        reader._client.download_blob(
+            offset=offset,
+            length=block,
+            etag=reader.etag,
+            match_condition=MatchConditions.IfNotModified,
+        ).readall()
+
+    def plain(offset: int) -> None:
+        reader._fetch(offset, block)
+
+    print(f"remote: one {block >> 10} KiB ranged read of {item.blob}, median of {REQUEST_RUNS}")
+    for label, call in (("SDK download_blob", sdk), ("plain pooled GET", plain)):
+        for offset in offsets(5):  # warm: connections, imports
+            call(offset)
+        times = []
+        for offset in offsets(REQUEST_RUNS):
+            start = time.perf_counter()
+            call(offset)
+            times.append(time.perf_counter() - start)
+        print(f"  {label:<20}{median(times) * 1000:>8.2f} ms")
+    one_by_one, at_once = [], []
+    for _ in range(7):
+        batch = offsets(20)
+        start = time.perf_counter()
+        for offset in batch:
+            plain(offset)
+        one_by_one.append(time.perf_counter() - start)
+        batch = offsets(20)
+        start = time.perf_counter()
+        reader.prefetch([(offset, block) for offset in batch])
+        at_once.append(time.perf_counter() - start)
+    print(
+        f"  20 scattered blocks: one by one {median(one_by_one) * 1000:.1f} ms, one prefetch "
+        f"{median(at_once) * 1000:.1f} ms (median of 7)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench remote")
     parser.add_argument("--block-sizes", default="", help="KiB, comma separated: sweep instead")
+    parser.add_argument("--requests", action="store_true", help="cost of one ranged read")
     parser.add_argument("--listing", action="store_true", help="only the run folder listing")
     args = parser.parse_args(argv if argv is not None else [])
     azurite = _azurite_module()
@@ -200,6 +273,9 @@ def main(argv: list[str] | None = None) -> None:
             if args.block_sizes:
                 sizes = [int(size) for size in args.block_sizes.split(",")]
                 block_size_sweep(connection_string, work, sizes, scratch)
+                return
+            if args.requests:
+                request_costs(connection_string, work[0], scratch)
                 return
             ok = run(connection_string, work, scratch, folder)
             ok = listing(connection_string, scratch) and ok

@@ -1,5 +1,6 @@
 // Pure presentation helpers: no `vscode` import, so plain node tests cover them.
 import type { ArtifactNode, DownloadFailure, DownloadResult } from './common/protocol';
+import { errorActions } from './tree/elements';
 
 const SEPARATOR = ' · ';
 
@@ -157,9 +158,21 @@ export function iconFor(node: ArtifactNode): IconChoice {
   return { id: KIND_ICONS[node.kind] };
 }
 
-/** `artifact.<kind>[.downloadable]`: what the package.json menus match on. */
-export function contextValueFor(node: ArtifactNode): string {
-  return `artifact.${node.kind}${node.downloadable === true ? '.downloadable' : ''}`;
+/**
+ * `artifact.<kind>[.filtered][.signIn][.retry][.downloadable]`: what the package.json menus
+ * match on (`filtered`: an experiment with a run filter; `signIn` / `retry`: the actions of a
+ * broken node, see errorActions).
+ */
+export function contextValueFor(node: ArtifactNode, state: { filtered?: boolean } = {}): string {
+  const parts = ['artifact', node.kind];
+  if (state.filtered === true) {
+    parts.push('filtered');
+  }
+  parts.push(...errorActions(node));
+  if (node.downloadable === true) {
+    parts.push('downloadable');
+  }
+  return parts.join('.');
 }
 
 export function downloadSummary(name: string, result: DownloadResult): string {

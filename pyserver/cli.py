@@ -54,9 +54,24 @@ def _parser() -> argparse.ArgumentParser:
     preview.add_argument("--max-bytes", type=int, help="read at most this many bytes")
     preview.set_defaults(run=_preview)
 
-    download = commands.add_parser("download", help="download a file or folder into DEST")
+    download = commands.add_parser(
+        "download",
+        help="download a file or folder into DEST",
+        description=(
+            "Download URI into the folder DEST (a file to DEST/<name>, a folder, run or "
+            "version to DEST/<name>/...). With --as-workspace, DEST is a local workspace "
+            "folder (docs/local-workspace.md) and URI a run (with its pipeline steps), a "
+            "model version or a dataset version: it goes where the local workspace keeps "
+            "it, with its metadata, to be browsed offline."
+        ),
+    )
     download.add_argument("uri")
     download.add_argument("dest")
+    download.add_argument(
+        "--as-workspace",
+        action="store_true",
+        help="DEST is a local workspace: write the run / model / dataset version into it",
+    )
     conflict = download.add_mutually_exclusive_group()
     conflict.add_argument(
         "--overwrite", action="store_true", help="replace existing files that differ"
@@ -165,6 +180,7 @@ def _download(args: argparse.Namespace) -> int:
             on_progress=printer.update,
             policy=policy,
             settings=settings,
+            as_workspace=args.as_workspace,
         )
     except Conflict as conflict:
         printer.close()
@@ -177,6 +193,12 @@ def _download(args: argparse.Namespace) -> int:
         printer.close()
     skipped = f"\t{result['skipped']} skipped" if result.get("skipped") else ""
     print(f"{result['path']}\t{result['files']} files\t{result['bytes']} bytes{skipped}")
+    if result.get("workspace"):
+        print(
+            f"Browse it offline: add {result['workspace']} to amlArtifacts.localWorkspaces "
+            f"(or `aml-artifacts ls {result['workspace']}`).",
+            file=sys.stderr,
+        )
     failures = result.get("failures", [])
     for failure in failures:
         print(f"aml-artifacts: FAILED {failure['path']}: {failure['reason']}", file=sys.stderr)

@@ -11,6 +11,9 @@ class ArtifactError(Exception):
 
     code = -32603
     kind = "Internal"
+    # Why a remote service refused, for a node's `errorKind` (docs/protocol.md): "notSignedIn",
+    # "expired", "forbidden", "notFound", "unreachable" or "serverError"; None when unknown.
+    error_kind: str | None = None
 
     def __init__(self, message: str, uri: str | None = None) -> None:
         super().__init__(message)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from .errors import InvalidParams
+from .model import RunFilter
 from .previews.budget import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_MS, Budget
 
 MAX_PREVIEW_BYTES = 64 << 20
@@ -52,6 +54,7 @@ class ChildrenParams:
     page_token: str | None
     page_size: int | None
     refresh: bool = False
+    run_filter: RunFilter | None = None  # `filter`: which runs an experiment lists
 
     @classmethod
     def parse(cls, params: Any) -> ChildrenParams:
@@ -62,7 +65,44 @@ class ChildrenParams:
         token = raw.get("pageToken")
         if token is not None and not isinstance(token, str):
             raise InvalidParams("pageToken must be the string the server returned.")
-        return cls(_uri(raw), token, size, raw.get("refresh") is True)
+        run_filter = parse_run_filter(raw.get("filter"))
+        return cls(_uri(raw), token, size, raw.get("refresh") is True, run_filter)
+
+
+MAX_FILTER_STATUSES = 32
+_STATUS = re.compile(r"^[A-Za-z]{1,40}$")
+
+
+def parse_run_filter(raw: Any) -> RunFilter | None:
+    """`{status?: string[], tag?: "key" | "key=value"}`, or None when it filters nothing."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidParams("filter must be an object: {status?: string[], tag?: string}.")
+    statuses = raw.get("status")
+    if statuses is None:
+        statuses = []
+    if isinstance(statuses, str):
+        statuses = [statuses]
+    if not isinstance(statuses, list) or len(statuses) > MAX_FILTER_STATUSES:
+        raise InvalidParams("filter.status must be a list of run statuses, e.g. ['Failed'].")
+    for status in statuses:
+        if not isinstance(status, str) or not _STATUS.match(status):
+            raise InvalidParams(f"filter.status: {status!r} is not a run status (e.g. Failed).")
+    tag = raw.get("tag")
+    key = value = None
+    if tag is not None:
+        if not isinstance(tag, str) or len(tag) > 1024:
+            raise InvalidParams("filter.tag must be a string: key or key=value.")
+        key, equals, rest = tag.partition("=")
+        key = key.strip()
+        value = rest.strip() if equals else None
+        if not key:
+            if equals or tag.strip():
+                raise InvalidParams("filter.tag needs a tag name: key or key=value.")
+            key = None  # "" filters nothing
+    run_filter = RunFilter(tuple(dict.fromkeys(statuses)), key, value if key else None)
+    return run_filter if run_filter.active else None
 
 
 @dataclass(frozen=True)
@@ -87,6 +127,8 @@ class DownloadParams:
     # `onConflict` ("ask" | "skip" | "overwrite"); absent: "overwrite" when `overwrite` is
     # true, else "ask" (the `overwrite` boolean of the first protocol version still works).
     policy: Policy = "ask"
+    # `asWorkspace`: `dest` is a local workspace the run / model / dataset version goes into.
+    as_workspace: bool = False
 
     @classmethod
     def parse(cls, params: Any) -> DownloadParams:
@@ -110,6 +152,7 @@ class DownloadParams:
             overwrite,
             token if isinstance(token, (str, int)) else None,
             policy,
+            raw.get("asWorkspace") is True,
         )
 
 

@@ -133,7 +133,9 @@ async def children(ls: ArtifactServer, params: Any) -> dict[str, Any]:
         request = protocol.ChildrenParams.parse(params)
         if request.refresh:
             ls.catalog.refresh(request.uri)
-        return service.children(ls.catalog, request.uri, request.page_token, request.page_size)
+        return service.children(
+            ls.catalog, request.uri, request.page_token, request.page_size, request.run_filter
+        )
 
     return await _call(run)
 
@@ -178,6 +180,7 @@ async def download(ls: ArtifactServer, params: Any) -> dict[str, Any]:
                 cancel,
                 policy=request.policy,
                 settings=ls.settings,
+                as_workspace=request.as_workspace,
             )
         )
     )

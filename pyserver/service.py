@@ -10,8 +10,10 @@ from typing import Any, Protocol
 
 from .backends import Catalog
 from .config import Settings
+from .model import RunFilter
 from .previews.budget import Budget
 from .transfers import Options, Policy, Progress, download
+from .transfers.workspace import download_to_workspace
 
 NODE_PREVIEW_CHILDREN = 50
 
@@ -21,9 +23,13 @@ def roots(catalog: Catalog) -> dict[str, Any]:
 
 
 def children(
-    catalog: Catalog, uri: str, page_token: str | None = None, page_size: int | None = None
+    catalog: Catalog,
+    uri: str,
+    page_token: str | None = None,
+    page_size: int | None = None,
+    run_filter: RunFilter | None = None,
 ) -> dict[str, Any]:
-    return catalog.children(uri, page_token, page_size).to_json()
+    return catalog.children(uri, page_token, page_size, run_filter).to_json()
 
 
 def preview(catalog: Catalog, uri: str, budget: Budget | None = None) -> dict[str, Any]:
@@ -77,12 +83,26 @@ def download_to(
     *,
     policy: Policy | None = None,
     settings: Settings | None = None,
+    as_workspace: bool = False,
 ) -> dict[str, Any]:
-    """`{path, files, bytes}`, plus `skipped` and `failures` when there are some."""
+    """`{path, files, bytes}`, plus `skipped` and `failures` when there are some. With
+    `as_workspace`, `dest` is a local workspace folder the run, model version or dataset
+    version goes into (docs/local-workspace.md); the result then has `workspace` too."""
     settings = settings or Settings()
     options = Options(
         concurrency=settings.download_concurrency, chunk_bytes=settings.download_chunk_mb << 20
     )
+    if as_workspace:
+        mirrored = download_to_workspace(
+            catalog,
+            uri,
+            Path(dest),
+            on_progress,
+            cancel,
+            policy=policy or ("overwrite" if overwrite else "ask"),
+            options=options,
+        )
+        return mirrored.to_json()
     result = download(
         catalog, uri, Path(dest), overwrite, on_progress, cancel, policy=policy, options=options
     )

@@ -27,7 +27,17 @@ export interface ArtifactNode {
   durationMs?: number;
   description?: string;
   error?: string;
+  /** With `error` on an Azure ML workspace: why, so the tree offers "Sign in" / "Retry". */
+  errorKind?: string; // a NodeErrorKind (later servers may add others)
   downloadable?: boolean;
+}
+
+export type NodeErrorKind = 'notSignedIn' | 'expired' | 'forbidden' | 'notFound' | 'unreachable' | 'serverError';
+
+/** `filter` of `artifacts/children` on an experiment: which of its runs to list. */
+export interface RunFilter {
+  status?: string[];
+  tag?: string; // "key" or "key=value"
 }
 
 export interface Finding {
@@ -86,7 +96,10 @@ export function downloadConflicts(error: unknown): { conflicts: string[]; count:
 /** Request method → [params, result]. */
 export interface Requests {
   'artifacts/roots': [{ refresh?: boolean }, { items: ArtifactNode[] }];
-  'artifacts/children': [{ uri: string; pageToken?: string; pageSize?: number; refresh?: boolean }, Page];
+  'artifacts/children': [
+    { uri: string; pageToken?: string; pageSize?: number; refresh?: boolean; filter?: RunFilter },
+    Page,
+  ];
   'artifacts/preview': [{ uri: string; maxBytes?: number; timeoutMs?: number }, Preview];
   'artifacts/download': [
     { uri: string; dest: string; overwrite?: boolean; onConflict?: OnConflict; workDoneToken?: string },

@@ -1,6 +1,7 @@
 """Routing URIs to backends: `azureml://datastores/<name>/...` naming a datastore of
 `amlArtifacts.datastores` goes to the blob backend (backends/blob.py); the forms of an Azure
-ML workspace (configured in `amlArtifacts.workspaces` or found in a config.json) go to the
+ML workspace (configured in `amlArtifacts.workspaces` or found in a config.json), the long
+datastore form `azureml://subscriptions/.../workspaces/<w>/datastores/...` included, go to the
 workspace backend (backends/azureml.py); every other form resolves in the local workspaces
 (backends/local.py). See docs/uris.md."""
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import NotFound
-from ..model import Node, Page
+from ..model import Node, Page, RunFilter
 from ..uris import DatastorePath, Location, ModelVersion, RunArtifact, file_uri, parse_uri
 from .azureml import AzureMLWorkspaces
 from .base import FileEntry, RangeReader, clamp_page_size
@@ -68,16 +69,21 @@ class Catalog:
         return self.local.stat(self.canonical(uri))
 
     def children(
-        self, uri: str, page_token: str | None = None, page_size: int | None = None
+        self,
+        uri: str,
+        page_token: str | None = None,
+        page_size: int | None = None,
+        run_filter: RunFilter | None = None,
     ) -> Page:
+        """`run_filter` applies to the runs of an experiment; other nodes ignore it."""
         size = clamp_page_size(page_size)
         remote = self._remote(uri)
         if remote is not None:
             return self.blob.children(*remote, page_token, size)
         workspace = self._workspace(uri)
         if workspace is not None:
-            return self.azureml.children(workspace, page_token, size)
-        return self.local.children(self.canonical(uri), page_token, size)
+            return self.azureml.children(workspace, page_token, size, run_filter)
+        return self.local.children(self.canonical(uri), page_token, size, run_filter)
 
     def metadata(self, uri: str) -> dict[str, Any]:
         remote = self._remote(uri)
@@ -102,6 +108,9 @@ class Catalog:
         remote = self._remote(entry.uri) if entry.etag else None
         if remote is not None and entry.etag:
             return self.blob.open_listed(*remote, entry.size, entry.etag)
+        workspace = self._workspace(entry.uri) if entry.etag else None
+        if isinstance(workspace, DatastorePath) and entry.etag:
+            return self.azureml.open_listed(workspace, entry.size, entry.etag)
         return self.open(entry.uri)
 
     def walk(self, uri: str) -> Iterator[FileEntry]:
@@ -114,10 +123,13 @@ class Catalog:
         return self.local.walk(self.canonical(uri))
 
     def _remote(self, uri: str) -> tuple[str, str] | None:
-        """(datastore, path) when the URI names a configured blob datastore (short or long
-        form: the datastore name decides)."""
+        """(datastore, path) when the URI names a configured blob datastore: the short form,
+        or the long form of a workspace that is not configured (a configured workspace reads
+        its own datastores)."""
         location = parse_uri(uri)
         if isinstance(location, DatastorePath) and self.blob.handles(location.datastore):
+            if self.azureml.handles(location):
+                return None
             return location.datastore, location.path
         return None
 

@@ -4,7 +4,7 @@ ls / info / open): paged, hierarchical listing and random-access reads."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import InvalidParams
@@ -37,6 +37,9 @@ class FileEntry:
     md5: bytes | None = None  # Content-MD5
     modified: float | None = None  # POSIX timestamp
     etag: str | None = None  # the version listed (a download opens it without a request)
+    # A signed URL the bytes can be read from without asking the service for one (Azure ML
+    # artifacts: the prefix listing gives each file's `contentUri`). A secret: never shown.
+    url: str | None = field(default=None, repr=False, compare=False)
 
 
 class Backend(Protocol):

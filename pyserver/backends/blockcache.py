@@ -6,17 +6,23 @@ temporary name and renamed, so a reader in another process sees a whole block or
 ETag is part of the key: a blob that changed never serves its old blocks. The total size is
 bounded: past the limit, the least recently used blocks (file mtime, refreshed on every hit)
 are deleted. `AML_ARTIFACTS_BLOCK_CACHE` relocates the cache (tests, benchmarks),
-`AML_ARTIFACTS_BLOCK_CACHE_MB` bounds it."""
+`AML_ARTIFACTS_BLOCK_CACHE_MB` bounds it.
+
+Blocks are written to disk behind the fetches, by one thread per process (a write costs
+~0.2 ms, ~10 % of a remote preview when made in line); until written, the process serves them
+from memory. `flush()` waits for the writes (readers call it when closed), and so does the
+process at exit."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import logging
 import os
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -27,6 +33,8 @@ DEFAULT_DISK_BYTES = 1 << 30
 DEFAULT_MEMORY_BYTES = 64 << 20
 EVICT_TO = 0.8  # of the limit, once over it
 STALE_TEMP_S = 3600.0
+PENDING_MAX_BYTES = 64 << 20  # past this much waiting to be written, writes are made in line
+EXIT_FLUSH_S = 10.0
 
 
 def default_cache_dir() -> Path:
@@ -73,6 +81,9 @@ class BlockCache:
                 self._memory.move_to_end((key, index))
                 return block
         path = self.root / key / str(index)
+        waiting = _WRITER.pending(str(path))
+        if waiting is not None and len(waiting) == expected_length:
+            return waiting  # put by this process (another cache object), not written yet
         try:
             block = path.read_bytes()
         except OSError:
@@ -86,8 +97,12 @@ class BlockCache:
 
     def put(self, key: str, index: int, block: bytes) -> None:
         self._remember(key, index, block)
-        if self._disk_ok:
+        if self._disk_ok and not _WRITER.submit(self, key, index, block):
             self._write(key, index, block)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until the blocks put so far (by any cache of this process) are on disk."""
+        _WRITER.flush(timeout)
 
     def clear_memory(self) -> None:
         with self._lock:
@@ -127,10 +142,14 @@ class BlockCache:
             if due:
                 self._written = 0
         if due:
-            self.evict()
+            self._evict()
 
     def evict(self) -> None:
         """Delete the least recently used blocks until the cache is under its bound."""
+        self.flush()
+        self._evict()
+
+    def _evict(self) -> None:
         files: list[tuple[float, int, Path]] = []
         now = time.time()
         try:
@@ -160,3 +179,71 @@ class BlockCache:
         for folder in folders:
             with contextlib.suppress(OSError):
                 os.rmdir(folder.path)  # only succeeds when empty
+
+
+class _WriteBehind:
+    """The thread that writes blocks to disk behind the fetches (one per process, started on
+    first use). What it has not written yet is served by `pending`."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._queue: deque[tuple[BlockCache, str, int, bytes, str]] = deque()
+        self._pending: dict[str, bytes] = {}  # path -> block
+        self._pending_bytes = 0
+        self._writing = 0
+        self._thread: threading.Thread | None = None
+
+    def submit(self, cache: BlockCache, key: str, index: int, block: bytes) -> bool:
+        """Queue the write; False when too much is waiting already (write it in line)."""
+        path = str(cache.root / key / str(index))
+        with self._changed:
+            if self._pending_bytes + len(block) > PENDING_MAX_BYTES:
+                return False
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="block-cache-writer", daemon=True
+                )
+                self._thread.start()
+                atexit.register(self.flush, EXIT_FLUSH_S)
+            previous = self._pending.get(path)
+            self._pending[path] = block
+            self._pending_bytes += len(block) - (len(previous) if previous is not None else 0)
+            self._queue.append((cache, key, index, block, path))
+            self._changed.notify_all()
+        return True
+
+    def pending(self, path: str) -> bytes | None:
+        with self._changed:
+            return self._pending.get(path)
+
+    def flush(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._changed:
+            while self._queue or self._writing:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return
+                self._changed.wait(left)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._queue:
+                    self._changed.wait()
+                cache, key, index, block, path = self._queue.popleft()
+                self._writing += 1
+            try:
+                if cache._disk_ok:
+                    cache._write(key, index, block)
+            except Exception:  # never lose the thread: the block stays in memory only
+                log.exception("block cache: writing %s failed", path)
+            finally:
+                with self._changed:
+                    self._writing -= 1
+                    if self._pending.get(path) is block:
+                        del self._pending[path]
+                        self._pending_bytes -= len(block)
+                    self._changed.notify_all()
+
+
+_WRITER = _WriteBehind()

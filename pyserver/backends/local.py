@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, CorruptArtifact, InvalidParams, NotFound, from_os_error
-from ..model import Node, Page
+from ..model import Node, Page, RunFilter
 from ..uris import DatastorePath, LocalPath, Location, ModelVersion, RunArtifact, file_uri
 from .base import FileEntry, paginate
 
@@ -62,6 +62,11 @@ class RunRecord:
     def parent_id(self) -> str | None:
         parent = self.meta.get("parent_id")
         return parent if isinstance(parent, str) and parent else None
+
+    @property
+    def status(self) -> str | None:
+        status = self.meta.get("status")
+        return status if isinstance(status, str) else None
 
     @property
     def start_time(self) -> str:
@@ -122,14 +127,20 @@ class LocalWorkspaces:
             return self._run_node(read_run(path))
         return self._path_node(path, kind, root)
 
-    def children(self, uri: str, page_token: str | None, page_size: int) -> Page:
+    def children(
+        self,
+        uri: str,
+        page_token: str | None,
+        page_size: int,
+        run_filter: RunFilter | None = None,
+    ) -> Page:
         path = self._path(uri)
         root = self.workspace_root(path)
         kind = classify(root, path)
         if kind == "workspace":
             items = self._group_nodes(path)
         elif kind == "experiment":
-            items = self._top_level_runs(path)
+            items = self._top_level_runs(path, run_filter)
         elif kind == "run":
             items = self._child_runs(path) + self._entries(path, kind)
         else:
@@ -300,10 +311,12 @@ class LocalWorkspaces:
             description=run.run_id if name != run.run_id else None,
         )
 
-    def _top_level_runs(self, experiment: Path) -> list[Node]:
+    def _top_level_runs(self, experiment: Path, run_filter: RunFilter | None = None) -> list[Node]:
         runs = read_runs(experiment)
         ids = {run.run_id for run in runs}
         top = [run for run in runs if run.parent_id not in ids]
+        if run_filter is not None:
+            top = [run for run in top if run_filter.matches(run.status, run.meta.get("tags"))]
         top.sort(key=lambda run: run.start_time, reverse=True)
         return [self._run_node(run) for run in top]
 

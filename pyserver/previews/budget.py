@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..backends.base import RangeReader
@@ -65,6 +66,31 @@ class BudgetedReader:
         if offset == 0 and len(data) > len(self._head):
             self._head = data
         return data
+
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> int:
+        """A hint: these (offset, length) ranges are about to be read. A remote reader fetches
+        what it lacks of them at once, concurrently; local readers have no `prefetch` and this
+        does nothing. Nothing counts in `bytes_read` (the reads that follow do), and only what
+        the budget still allows is asked for: ranges are taken in order while their total
+        length fits in `remaining`, none once the time budget is spent. Returns the bytes
+        asked for."""
+        prefetch = getattr(self._reader, "prefetch", None)
+        if prefetch is None or time.monotonic() > self._deadline:
+            return 0
+        room = self.remaining
+        wanted: list[tuple[int, int]] = []
+        for offset, length in ranges:
+            offset = max(0, offset)
+            length = max(0, min(length, self.size - offset))
+            if length == 0 or offset + length <= len(self._head):
+                continue
+            if length > room:
+                break
+            room -= length
+            wanted.append((offset, length))
+        if wanted:
+            prefetch(wanted)
+        return sum(length for _, length in wanted)
 
     def close(self) -> None:
         self._reader.close()

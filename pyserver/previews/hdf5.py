@@ -6,6 +6,11 @@ byte budget lasts, a corner of each dataset is read (the cost of every read is e
 the chunk index or the layout before it is made) and statistics are computed for small ones.
 Datasets whose data lives in other files (external raw storage, virtual datasets) are never
 read: that would open files named by the artifact.
+
+h5py reads one piece at a time, which over blob storage is one round trip each. So before
+walking, the object headers of the tree are prefetched one level at a time (a link gives the
+address of its object without reading it), and before sampling, the bytes of every corner
+about to be read, all at once (`BudgetedReader.prefetch`: a hint, nothing for local files).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ CHUNKS_PER_SLICE = 16  # a corner touching more chunks than this is skipped
 MAX_CHUNK_BYTES = 64 << 20  # never inflate a chunk bigger than this
 RESERVE = 16 * 1024  # kept back from the budget for chunk indexes and heaps
 SIEVE_BYTES = 4096  # HDF5 reads at least this much around a contiguous read
+HEADER_HINT = 512  # bytes prefetched at an object's address: its header's first chunk
+MAX_PREFETCH_ROWS = 256  # a planned read of more rows than this is not prefetched
 
 
 @dataclass
@@ -47,7 +54,7 @@ class _Walk:
     nodes: int = 0
     truncated: bool = False
     notes: list[str] = field(default_factory=list)
-    seen: dict[Any, str] = field(default_factory=dict)  # object address -> first path
+    seen: dict[int, str] = field(default_factory=dict)  # object address -> first path
     lines: list[str] = field(default_factory=list)
     dataset_nodes: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
     samples: dict[str, str] = field(default_factory=dict)  # dataset path -> markdown
@@ -73,8 +80,9 @@ def preview_hdf5(reader: BudgetedReader, kind: str) -> Section:
     walk = _Walk()
     with h5py.File(fid) as handle:
         root: dict[str, Any] = {"name": "/", "path": "/", "type": "group"}
+        _prefetch_tree(h5py, reader, handle.id)
         try:
-            _walk_group(h5py, handle, root, walk, 0)
+            _walk_group(h5py, handle, root, walk, 0, _address(h5py, handle))
         except BudgetExceeded as reason:
             walk.truncated = True
             walk.notes.append(f"tree cut short: {reason}")
@@ -85,11 +93,48 @@ def preview_hdf5(reader: BudgetedReader, kind: str) -> Section:
 # --- the tree ---------------------------------------------------------------------------
 
 
-def _walk_group(h5py: Any, group: Any, node: dict[str, Any], walk: _Walk, depth: int) -> None:
-    walk.seen[_address(h5py, group)] = node["path"]
+def _prefetch_tree(h5py: Any, reader: BudgetedReader, root: Any) -> None:
+    """Prefetch the object headers the walk will read, a level of the tree at a time: one
+    round of requests per level instead of one request per object. Within the walk's caps
+    (nodes, children, depth); hard links only, each object once. A hint: it stops quietly at
+    anything unexpected, and the walk reads (and reports) as always."""
+    level = [root]
+    seen: set[int] = set()
+    nodes = 0
+    try:
+        for _depth in range(MAX_DEPTH):
+            found: list[tuple[Any, bytes]] = []
+            ranges: list[tuple[int, int]] = []
+            for group in level:
+                for name in _link_names(group, MAX_CHILDREN):
+                    nodes += 1
+                    if nodes > MAX_NODES:
+                        break
+                    info = group.links.get_info(name)
+                    if info.type != h5py.h5l.TYPE_HARD or info.u in seen:
+                        continue
+                    seen.add(info.u)
+                    ranges.append((int(info.u), HEADER_HINT))
+                    found.append((group, name))
+            if not ranges:
+                return
+            reader.prefetch(ranges)
+            level = []
+            for group, name in found:
+                item = h5py.h5o.open(group, name)
+                if isinstance(item, h5py.h5g.GroupID):
+                    level.append(item)
+    except Exception:  # BudgetExceeded included: the walk meets it and says so
+        return
+
+
+def _walk_group(
+    h5py: Any, group: Any, node: dict[str, Any], walk: _Walk, depth: int, address: int
+) -> None:
+    walk.seen[address] = node["path"]
     _attributes(h5py, group, node)
     total = group.id.get_num_objs()
-    names = _link_names(group, MAX_CHILDREN)
+    names = _link_names(group.id, MAX_CHILDREN)
     node["members"] = total
     children: list[dict[str, Any]] = []
     node["children"] = children
@@ -129,7 +174,9 @@ def _walk_group(h5py: Any, group: Any, node: dict[str, Any], walk: _Walk, depth:
                 walk.lines.append(f"{indent}- {code_span(name)} user-defined link (not followed)")
                 continue
             item = group[raw]
-            address = _address(h5py, item)
+            # The link holds the object's address: asking the object (H5Oget_info) would also
+            # size its chunk index, reading all of it.
+            address = int(group.id.links.get_info(raw).u)
             if address in walk.seen:
                 first = walk.seen[address]
                 child.update(type="hardlink", target=first)
@@ -145,7 +192,7 @@ def _walk_group(h5py: Any, group: Any, node: dict[str, Any], walk: _Walk, depth:
                     walk.lines[-1] += " (too deep: not expanded)"
                     continue
                 position = len(walk.lines) - 1
-                _walk_group(h5py, item, child, walk, depth + 1)
+                _walk_group(h5py, item, child, walk, depth + 1, address)
                 walk.lines[position] += _attr_count(child)
             elif isinstance(item, h5py.Dataset):
                 walk.seen[address] = path
@@ -166,19 +213,19 @@ def _walk_group(h5py: Any, group: Any, node: dict[str, Any], walk: _Walk, depth:
 
 
 def _link_names(group: Any, limit: int) -> list[bytes]:
+    """The first `limit` link names of a group (its low-level GroupID)."""
     names: list[bytes] = []
 
     def collect(name: bytes) -> int | None:
         names.append(name)
         return 1 if len(names) >= limit else None
 
-    group.id.links.iterate(collect)
+    group.links.iterate(collect)
     return names
 
 
-def _address(h5py: Any, item: Any) -> Any:
-    info = h5py.h5o.get_info(item.id)
-    return (info.fileno, info.addr)
+def _address(h5py: Any, item: Any) -> int:
+    return int(h5py.h5o.get_info(item.id).addr)
 
 
 def _describe_dataset(h5py: Any, ds: Any, node: dict[str, Any]) -> None:
@@ -217,7 +264,10 @@ def _describe_dataset(h5py: Any, ds: Any, node: dict[str, Any]) -> None:
         fill = ds.fillvalue
         if fill is not None and fill != 0:
             node["fillvalue"] = _jsonable(fill)
-    node["storedBytes"] = int(ds.id.get_storage_size())
+    # For a chunked dataset that means visiting its whole chunk index (many scattered reads
+    # in a big file): only where sampling needs it, for datasets small enough to read whole.
+    if layout != h5py.h5d.CHUNKED or _small(ds, node):
+        node["storedBytes"] = int(ds.id.get_storage_size())
     _attributes(h5py, ds, node)
 
 
@@ -320,6 +370,7 @@ def _sample(h5py: Any, reader: BudgetedReader, walk: _Walk) -> list[str]:
     import numpy as np
 
     skipped: list[str] = []
+    _prefetch_samples(h5py, reader, walk)
     for position, (ds, node) in enumerate(walk.dataset_nodes):
         if position >= SAMPLED:
             walk.truncated = True
@@ -332,7 +383,7 @@ def _sample(h5py: Any, reader: BudgetedReader, walk: _Walk) -> list[str]:
                 walk.samples[node["path"]] = escape(reason, 400)
             continue
         selection = corner_index(node["shape"])
-        small = node["size"] * ds.dtype.itemsize <= STATS_MAX_BYTES and _numeric(ds.dtype)
+        small = _small(ds, node)
         try:
             cost = _cost(h5py, ds, node, None if small else selection)
             left = _remaining(reader) - RESERVE
@@ -375,6 +426,103 @@ def _sample(h5py: Any, reader: BudgetedReader, walk: _Walk) -> list[str]:
     return ["**not sampled**\n\n" + "\n".join(shown)]
 
 
+def _small(ds: Any, node: dict[str, Any]) -> bool:
+    """Small enough to be read whole, for statistics."""
+    return bool(node["size"] * ds.dtype.itemsize <= STATS_MAX_BYTES and _numeric(ds.dtype))
+
+
+def _prefetch_samples(h5py: Any, reader: BudgetedReader, walk: _Walk) -> None:
+    """Prefetch the bytes `_sample` is about to read, all at once: the same datasets, the
+    same choices (whole or corner), within the same byte budget (what each planned read
+    will read is taken off the budget of the next). A hint, as `_prefetch_tree`."""
+    ranges: list[tuple[int, int]] = []
+    planned = 0
+    with contextlib.suppress(Exception):  # planning failed: prefetch what was planned
+        for ds, node in walk.dataset_nodes[:SAMPLED]:
+            if _unreadable(h5py, ds, node):
+                continue
+            selection = corner_index(node["shape"])
+            small = _small(ds, node)
+            left = _remaining(reader) - RESERVE - planned
+            cost = _cost(h5py, ds, node, None if small else selection)
+            if small and (cost is None or isinstance(cost, str) or cost > left):
+                small = False
+                cost = _cost(h5py, ds, node, selection)
+            if cost is None or isinstance(cost, str) or cost > left:
+                continue
+            wanted = _data_ranges(h5py, ds, node, None if small else selection)
+            ranges += wanted
+            planned += sum(length for _, length in wanted)
+    reader.prefetch(ranges)
+
+
+def _data_ranges(
+    h5py: Any, ds: Any, node: dict[str, Any], selection: tuple[Any, ...] | None
+) -> list[tuple[int, int]]:
+    """The (offset, length) ranges of the file a read of `selection` (None: all) reads, as
+    far as they can be told without reading: contiguous and chunked layouts."""
+    itemsize = int(ds.dtype.itemsize)
+    shape = [int(n) for n in node["shape"]]
+    bounds = _bounds(shape, selection)
+    if node["layout"] == "contiguous":
+        offset = ds.id.get_offset()
+        if offset is None:
+            return []
+        if selection is None:
+            return [(int(offset), int(node["size"]) * itemsize)]
+        return _rows(int(offset), shape, bounds, itemsize)
+    if node["layout"] != "chunked":
+        return []
+    chunks = [int(n) for n in node["chunks"]]
+    ranges: list[tuple[int, int]] = []
+    spans = [
+        range(start // c, (stop - 1) // c + 1)
+        for (start, stop), c in zip(bounds, chunks, strict=True)
+    ]
+    for coord in _product(spans):
+        origin = [i * c for i, c in zip(coord, chunks, strict=True)]
+        info = ds.id.get_chunk_info_by_coord(tuple(origin))
+        if info.byte_offset is None:
+            continue
+        if node["filters"] or selection is None:
+            ranges.append((int(info.byte_offset), int(info.size)))
+            continue
+        inside = [
+            (max(start, o) - o, min(stop, o + c) - o)
+            for (start, stop), o, c in zip(bounds, origin, chunks, strict=True)
+        ]
+        ranges += _rows(int(info.byte_offset), chunks, inside, itemsize)
+    return ranges
+
+
+def _bounds(shape: list[int], selection: tuple[Any, ...] | None) -> list[tuple[int, int]]:
+    """[start, stop) along each axis of a selection of ints and slices (None: everything)."""
+    if selection is None:
+        return [(0, n) for n in shape]
+    return [
+        (int(s.start), int(s.stop)) if isinstance(s, slice) else (int(s), int(s) + 1)
+        for s in selection
+    ]
+
+
+def _rows(
+    base: int, shape: list[int], bounds: list[tuple[int, int]], itemsize: int
+) -> list[tuple[int, int]]:
+    """The runs of bytes that hold `bounds` of a C-ordered array of `shape` at `base`."""
+    if not shape:
+        return [(base, itemsize)]
+    strides = [math.prod(shape[axis + 1 :]) for axis in range(len(shape))]
+    lead = [range(start, stop) for start, stop in bounds[:-1]]
+    if math.prod(len(r) for r in lead) > MAX_PREFETCH_ROWS:
+        return []
+    start, stop = bounds[-1]
+    return [
+        (base + itemsize * (sum(i * k for i, k in zip(index, strides, strict=False)) + start),
+         itemsize * (stop - start))
+        for index in _product(lead)
+    ]  # fmt: skip
+
+
 def _unreadable(h5py: Any, ds: Any, node: dict[str, Any]) -> str | None:
     if node.get("external"):
         return "raw data in external files: " + ", ".join(node["external"]) + " (not opened)"
@@ -414,7 +562,8 @@ def _cost(
     if chunk_bytes > MAX_CHUNK_BYTES:
         return f"chunks of {chunk_bytes} bytes are too big to inflate for a preview"
     if selection is None:
-        return int(node["storedBytes"])
+        stored = node.get("storedBytes")
+        return None if stored is None else int(stored)
     ranges = [
         range(s.start // c, (s.stop - 1) // c + 1)
         if isinstance(s, slice)

@@ -27,6 +27,11 @@ _LOCAL_SIZE = 30
 # The local extra field of torch archives pads data to 64 bytes; read this much past the
 # name in one go so that most entries take a single ranged read.
 _EXTRA_GUESS = 96
+# The end of an archive is prefetched this far back at once: the end records and, for up to
+# several hundred entries, the whole central directory arrive in one request.
+_TAIL_HINT = 64 * 1024
+# Bytes of an entry that start this close to its data's start are read with its local header.
+INLINE_START = 4096
 STORED, DEFLATED = 0, 8
 FLAG_ENCRYPTED = 0x1
 FLAG_STRONG_ENCRYPTION = 0x40
@@ -68,6 +73,7 @@ def read_directory(reader: BudgetedReader, max_bytes: int) -> ZipDirectory:
     size = reader.size
     if size < _EOCD_SIZE:
         raise ZipFormatError("too short for a zip archive")
+    reader.prefetch([(max(0, size - _TAIL_HINT), _TAIL_HINT)])
     tail_start = max(0, size - _FIRST_TAIL)
     tail = reader.read_range(tail_start, size - tail_start)
     at = _find_eocd(tail)
@@ -192,6 +198,17 @@ def _zip64_sizes(extra: bytes, compressed: int, size: int, offset: int) -> tuple
 def overhead(entry: ZipEntry) -> int:
     """Bytes read besides the data when an entry is read (its local header, as guessed)."""
     return _LOCAL_SIZE + len(entry.name.encode("utf-8")) + _EXTRA_GUESS
+
+
+def entry_ranges(entry: ZipEntry, start: int, length: int) -> list[tuple[int, int]]:
+    """What reading bytes [start, start + length) of a stored entry reads, as `data_offset`
+    and `read_entry` do, for `BudgetedReader.prefetch`: its local header and the data, placed
+    as if the local extra field were no longer than guessed (torch's: 64-byte padding)."""
+    head = overhead(entry)
+    if start < INLINE_START:
+        return [(entry.header_offset, head + start + length)]
+    data = entry.header_offset + _LOCAL_SIZE + len(entry.name.encode("utf-8")) + start
+    return [(entry.header_offset, head), (data, length + _EXTRA_GUESS)]
 
 
 def data_offset(reader: BudgetedReader, entry: ZipEntry, prefetch: int = 0) -> tuple[int, bytes]:

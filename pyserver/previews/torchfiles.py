@@ -34,6 +34,7 @@ from .torch_tensors import (
 )
 from .torch_zip import (
     DEFLATED,
+    INLINE_START,
     STORED,
     ZipDirectory,
     ZipEntry,
@@ -41,6 +42,7 @@ from .torch_zip import (
     crc_matches,
     data_offset,
     directory_from_infos,
+    entry_ranges,
     overhead,
     read_directory,
     read_entry,
@@ -109,10 +111,14 @@ def preview_torch_zip(
     main = records.get("data.pkl") or directory.by_name.get(data_pkl or "")
     if main is None:
         raise TorchFormatError("no data.pkl record in the archive")
+    others = _other_pickles(directory, main)
+    # Every record read before the statistics, fetched at once (remote files).
+    first = min(reader.remaining - overhead(main), max_bytes)
+    early = [(main, first), (records.get("byteorder"), _TEXT_RECORD)]
+    _prefetch_entries(reader, early + [(e, max_bytes // 8) for e in others[:MAX_PICKLES]])
     unpickled, data_truncated = _read_zip_pickle(reader, main, max_bytes, findings)
     pickles = [unpickled] if unpickled is not None else []
     truncated = data_truncated or directory.truncated
-    others = _other_pickles(directory, main)
     truncated |= len(others) > MAX_PICKLES
     for entry in others[:MAX_PICKLES]:
         other, cut = _read_zip_pickle(reader, entry, max_bytes // 8, findings)
@@ -137,9 +143,17 @@ def preview_torch_zip(
     def fetch(tensor: TensorInfo, limit: int) -> bytes | None:
         return _zip_storage_bytes(reader, storage_entries, tensor, limit, stats)
 
+    def plan(tensor: TensorInfo, limit: int) -> list[tuple[int, int]] | None:
+        assert tensor.storage is not None
+        entry = storage_entries.get(tensor.storage.key)
+        if entry is None or entry.method != STORED:
+            return None
+        span = _span(tensor, entry.compressed_size, limit)
+        return None if span is None else entry_ranges(entry, *span)
+
     script = _read_torchscript(reader, records, walk, max_bytes) if scripted else None
     if little is not None:
-        _compute_stats(reader, walk, fetch, little, max_bytes, stats, started)
+        _compute_stats(reader, walk, fetch, little, max_bytes, stats, started, plan)
     kind = "torchscript" if scripted else "torch-zip"
     label = "TorchScript archive" if scripted else "PyTorch checkpoint (zip)"
     storage_bytes = {k: e.size for k, e in storage_entries.items()}
@@ -251,6 +265,16 @@ def _malformed(name: str, error: PickleError, findings: list[dict[str, Any]]) ->
     return partial
 
 
+def _prefetch_entries(reader: BudgetedReader, items: list[tuple[ZipEntry | None, int]]) -> None:
+    """Prefetch the first `cap` bytes of each entry (with its local header), in order."""
+    ranges = [
+        (entry.header_offset, overhead(entry) + min(entry.compressed_size, cap))
+        for entry, cap in items
+        if entry is not None and cap > 0 and entry.method in (STORED, DEFLATED)
+    ]
+    reader.prefetch(ranges)
+
+
 def _byteorder(reader: BudgetedReader, entry: ZipEntry | None) -> bool | None:
     """True for little-endian storages (torch writes a `byteorder` record since 1.12; files
     without one are little-endian); None when the record cannot be read."""
@@ -283,7 +307,7 @@ def _zip_storage_bytes(
     start, length = span
     # The local header is read with the bytes, in one range when the tensor starts its storage.
     try:
-        offset, head = data_offset(reader, entry, start + length if start < 4096 else 0)
+        offset, head = data_offset(reader, entry, start + length if start < INLINE_START else 0)
     except ZipFormatError:
         stats.skipped_other += 1
         tensor.note = "storage record unreadable"
@@ -345,7 +369,21 @@ def preview_torch_legacy(reader: BudgetedReader, kind: str) -> Section:
     def fetch(tensor: TensorInfo, limit: int) -> bytes | None:
         return _legacy_storage_bytes(reader, layout, tensor, limit, little, stats)
 
-    _compute_stats(reader, walk, fetch, little, max_bytes, stats, started)
+    def plan(tensor: TensorInfo, limit: int) -> list[tuple[int, int]] | None:
+        assert tensor.storage is not None
+        place = layout.get(tensor.storage.key)
+        if place is None or tensor.storage.view is not None:
+            return None
+        offset, nbytes = place
+        span = _span(tensor, nbytes, limit - 8)
+        if span is None:
+            return None
+        start, length = span
+        if start < 4096:
+            return [(offset, 8 + start + length)]
+        return [(offset, 8), (offset + 8 + start, length)]
+
+    _compute_stats(reader, walk, fetch, little, max_bytes, stats, started, plan)
     storage_bytes = {k: n for k, (_, n) in layout.items()}
     section = _section(
         "torch-legacy",
@@ -426,6 +464,15 @@ def _legacy_storage_bytes(
 # --- shared ------------------------------------------------------------------------------
 
 
+def _span(tensor: TensorInfo, stored: int, limit: int) -> tuple[int, int] | None:
+    """`_byte_span` without its bookkeeping (planning prefetches)."""
+    storage = tensor.storage
+    assert storage is not None
+    start = tensor.offset * storage.itemsize
+    length = tensor.span * storage.itemsize
+    return None if start + length > stored or length > limit else (start, length)
+
+
 def _byte_span(
     tensor: TensorInfo, stored: int, limit: int, stats: _Stats
 ) -> tuple[int, int] | None:
@@ -453,10 +500,13 @@ def _compute_stats(
     max_bytes: int,
     stats: _Stats,
     started: float,
+    plan: Callable[[TensorInfo, int], list[tuple[int, int]] | None] | None = None,
 ) -> None:
     cache: dict[tuple[str, int, tuple[int, ...], tuple[int, ...]], dict[str, Any] | None] = {}
     deadline = started + STATS_SECONDS
     shown = [t for t in walk.tensors if t.kind != "other"][:MAX_ROWS]
+    if plan is not None:
+        _prefetch_stats(reader, shown, plan, max_bytes)
     for tensor in shown:
         storage = tensor.storage
         if storage is None or tensor.numel == 0:
@@ -481,6 +531,36 @@ def _compute_stats(
             continue
         tensor.stats = cache[key] = tensor_stats(tensor, data, little)
         stats.computed += tensor.stats is not None
+
+
+def _prefetch_stats(
+    reader: BudgetedReader,
+    shown: list[TensorInfo],
+    plan: Callable[[TensorInfo, int], list[tuple[int, int]] | None],
+    max_bytes: int,
+) -> None:
+    """Prefetch the storage bytes `_compute_stats` is about to read, all at once: the same
+    tensors in the same order, within the same byte budget (what each planned read will
+    cost is taken off the budget of the next, as the reads will)."""
+    ranges: list[tuple[int, int]] = []
+    keys: set[tuple[str, int, tuple[int, ...], tuple[int, ...]]] = set()
+    planned = 0
+    for tensor in shown:
+        storage = tensor.storage
+        if storage is None or tensor.numel == 0 or len(keys) >= MAX_STATS:
+            continue
+        if tensor.dtype not in _STAT_DTYPES or tensor.kind == "quantized":
+            continue
+        key = (storage.key, tensor.offset, tensor.shape, tensor.stride)
+        if key in keys:
+            continue
+        wanted = plan(tensor, _remaining(reader, max_bytes) - RESERVE - planned)
+        if wanted is None:
+            continue
+        keys.add(key)
+        ranges += wanted
+        planned += sum(length for _, length in wanted)
+    reader.prefetch(ranges)
 
 
 _STAT_DTYPES = frozenset(
@@ -794,6 +874,7 @@ def _read_torchscript(
     if root_module:
         wanted = f"code/__torch__/{root_module.replace('.', '/')}.py"
     order = sorted(code, key=lambda n: (n != wanted, n))
+    _prefetch_entries(reader, [(records[n], MAX_CODE_READ) for n in order[:MAX_CODE_FILES]])
     script = _Script(root, len(code))
     for name in order[:MAX_CODE_FILES]:
         entry = records[name]

@@ -29,14 +29,17 @@ class DownloadResult:
     skipped: int = 0  # files already there (identical, or kept by the `skip` policy)
     failures: tuple[Failure, ...] = field(default=())
     fetched_bytes: int = 0  # bytes that crossed the network (less than `bytes` on resume)
+    workspace: str | None = None  # a download into a local workspace: its root folder
 
     def to_json(self) -> dict[str, Any]:
-        """The protocol's result: `skipped` and `failures` only when there are some."""
+        """The protocol's result: `skipped`, `failures` and `workspace` only when set."""
         result: dict[str, Any] = {"path": self.path, "files": self.files, "bytes": self.bytes}
         if self.skipped:
             result["skipped"] = self.skipped
         if self.failures:
             result["failures"] = [failure.to_json() for failure in self.failures]
+        if self.workspace is not None:
+            result["workspace"] = self.workspace
         return result
 
 

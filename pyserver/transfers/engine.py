@@ -39,7 +39,7 @@ from typing import Any
 from ..backends import Catalog, RangeReader
 from ..errors import ArtifactError, Cancelled, CorruptArtifact, PermissionDenied, Unavailable
 from .names import short_name
-from .plan import Failure, Item, contained
+from .plan import Containment, Failure, Item
 from .progress import Tracker
 
 try:
@@ -84,13 +84,14 @@ def transfer(
     """Download every item to its target; Cancelled (after cleaning up) when `cancel` is set."""
     queue = _Queue(items, cancel)
     temps = _TempIndex()
+    folders = _Folders(dest)
     jobs: list[_Job] = []
     jobs_lock = threading.Lock()
 
     def work() -> None:
         while (unit := queue.take()) is not None:
             if isinstance(unit, Item):
-                job = _Job(unit, catalog, dest, tracker, cancel, options, temps)
+                job = _Job(unit, catalog, dest, tracker, cancel, options, temps, folders)
                 with jobs_lock:
                     jobs.append(job)
                 chunks: list[int] = []
@@ -165,9 +166,11 @@ class _Job:
         cancel: threading.Event,
         options: Options,
         temps: _TempIndex,
+        folders: _Folders,
     ) -> None:
         self.item = item
         self._temps = temps
+        self._folders = folders
         self._catalog = catalog
         self._dest = dest
         self._tracker = tracker
@@ -212,7 +215,9 @@ class _Job:
         entry, target, options = self.item.entry, self.item.target, self._options
         open_listed = getattr(self._catalog, "open_listed", None)
         small = entry.size < options.chunked_from and entry.etag is not None
-        if small and open_listed is not None:  # no properties request per small file
+        if entry.url is not None:  # a signed URL from the listing: no service request
+            self._reader = self._open_signed(entry.url)
+        elif small and open_listed is not None:  # no properties request per small file
             self._reader = open_listed(entry)
         else:
             self._reader = self._retrying(lambda: self._catalog.open(entry.uri))
@@ -220,8 +225,7 @@ class _Job:
         self._tracker.add_total(self.size - entry.size)
         self._left = self.size
         self._identity = _identity(self._reader, entry.modified)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        reason = contained(self._dest, target)
+        reason = self._folders.prepare(target)
         if reason is not None:
             raise ArtifactError(f"refused: {reason}")
         key = hashlib.sha256(f"{entry.uri}|{self._identity}|{self.size}".encode()).hexdigest()
@@ -246,6 +250,18 @@ class _Job:
         if not pending:
             self._finish()
         return pending
+
+    def _open_signed(self, url: str) -> RangeReader:
+        """The listed signed URL, read with pooled connections, its first bytes with the
+        open; when that link expired, a fresh one from the backend."""
+        from ..backends.signed import FIRST_BYTES, open_signed
+
+        uri, first = self.item.entry.uri, min(FIRST_BYTES, self._options.piece_bytes)
+        try:
+            reader: RangeReader = self._retrying(lambda: open_signed(url, uri, first))
+        except PermissionDenied:
+            reader = self._retrying(lambda: self._catalog.open(uri))
+        return reader
 
     def _resume_state(self, count: int) -> set[int] | None:
         """The chunks a previous run completed, when its temporary file is for this very
@@ -359,18 +375,20 @@ class _Job:
         actual = os.fstat(self._fd).st_size
         if actual != self.size:
             raise CorruptArtifact(f"size check failed: {actual} bytes written, {self.size} listed")
-        if entry.md5 is not None:
+        # The listing's Content-MD5, else the one the reader got with the bytes (signed URLs).
+        expected = entry.md5 if entry.md5 is not None else getattr(self._reader, "md5", None)
+        if isinstance(expected, bytes):
             digest = _fd_md5(self._fd, self.size, self._cancel)
-            if digest != entry.md5:
+            if digest != expected:
                 self._keep_temp = False
                 raise CorruptArtifact(
-                    f"Content-MD5 check failed (expected {entry.md5.hex()}, got {digest.hex()}): "
+                    f"Content-MD5 check failed (expected {expected.hex()}, got {digest.hex()}): "
                     "the stored file does not match its checksum"
                 )
         if entry.modified is not None:
             with contextlib.suppress(OSError):
                 os.utime(self._fd, (entry.modified, entry.modified))
-        reason = contained(self._dest, target)
+        reason = self._folders.check(target)  # again, right before the rename
         if reason is not None:
             raise ArtifactError(f"refused: {reason}")
         self._close()
@@ -506,6 +524,31 @@ def _preallocate(fd: int, size: int) -> None:
         os.posix_fallocate(fd, 0, size)
     except (AttributeError, OSError):
         os.ftruncate(fd, size)
+
+
+class _Folders:
+    """The target folders of one transfer: each made once and checked once against the
+    destination (thousands of files share a few folders); `check` resolves a folder again."""
+
+    def __init__(self, dest: Path) -> None:
+        self._lock = threading.Lock()
+        self._made: set[Path] = set()
+        self._containment = Containment(dest)
+
+    def prepare(self, target: Path) -> str | None:
+        """Make the target's folder (once) and say why it is outside the destination."""
+        folder = target.parent
+        with self._lock:
+            known = folder in self._made
+        if not known:
+            folder.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._made.add(folder)
+            return self._containment.check(target, remember=True)
+
+    def check(self, target: Path) -> str | None:
+        with self._lock:
+            return self._containment.check(target)
 
 
 class _TempIndex:

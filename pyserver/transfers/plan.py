@@ -8,6 +8,7 @@ import hashlib
 import os
 import stat
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -51,18 +52,39 @@ class Plan:
     failures: list[Failure] = field(default_factory=list)  # refused names, collisions
 
 
-def make_plan(catalog: Catalog, uri: str, dest: Path, policy: Policy) -> Plan:
+# Where a listed file goes instead (a new entry), None to leave it out, or UnsafePath to
+# refuse it (listed in the failures): how a download into a local workspace lays files out.
+Relocate = Callable[[FileEntry], FileEntry | None]
+
+
+def make_plan(
+    catalog: Catalog,
+    uri: str,
+    dest: Path,
+    policy: Policy,
+    relocate: Relocate | None = None,
+    top_name: str | None = None,
+) -> Plan:
+    """`top_name`: the remote name of the top folder when the listing is empty (default: the
+    URI's last segment)."""
     dest = dest.expanduser().absolute()
+    failures: list[Failure] = []
     entries = _listing(catalog, uri)
-    top_name = entries[0].relative_parts[0] if entries else _last_segment(catalog.canonical(uri))
+    if relocate is not None:
+        entries, failures = _relocated(entries, relocate)
+    if entries:
+        top_name = entries[0].relative_parts[0]
+    elif top_name is None:
+        top_name = _last_segment(catalog.canonical(uri))
     try:
         top = dest / local_name(top_name)
     except UnsafePath as error:
         raise UnsafePath(f"Refusing to download {uri}: {error.message}.", uri) from None
-    plan = Plan(dest, top)
+    plan = Plan(dest, top, failures=failures)
     fold = os.name == "nt" or os.uname().sysname == "Darwin"  # case-insensitive filesystems
     claimed: dict[str, str] = {}
     conflicts: list[Item] = []
+    containment = Containment(dest)
     for entry in entries:
         try:
             parts = local_parts(entry.relative_parts)
@@ -76,7 +98,7 @@ def make_plan(catalog: Catalog, uri: str, dest: Path, policy: Policy) -> Plan:
             plan.failures.append(Failure(entry.uri, str(target), reason))
             continue
         claimed[key] = entry.uri
-        outside = contained(dest, target)
+        outside = containment.check(target, remember=True)
         if outside is not None:
             plan.failures.append(Failure(entry.uri, str(target), outside))
             continue
@@ -108,13 +130,32 @@ def make_plan(catalog: Catalog, uri: str, dest: Path, policy: Policy) -> Plan:
 def contained(dest: Path, target: Path) -> str | None:
     """Why `target` would land outside `dest` (lexically, or through the symbolic links that
     exist on the way), or None when it is inside."""
-    if not _inside(os.path.normpath(target), os.path.normpath(dest)):
-        return "its path leaves the destination folder"
-    real_dest = os.path.realpath(dest)
-    parent = os.path.realpath(target.parent)
-    if parent != real_dest and not _inside(parent, real_dest):
-        return "its folder resolves outside the destination (a symbolic link?)"
-    return None
+    return Containment(dest).check(target)
+
+
+class Containment:
+    """`contained` for many targets in one destination: the destination resolved once, and
+    (with `remember`) each folder once. A check with `remember=False` resolves the folder
+    again (right before a rename: a folder replaced by a link meanwhile is caught)."""
+
+    def __init__(self, dest: Path) -> None:
+        self._dest = os.path.normpath(dest)
+        self._real_dest = os.path.realpath(dest)
+        self._folders: dict[str, str | None] = {}
+
+    def check(self, target: Path, remember: bool = False) -> str | None:
+        if not _inside(os.path.normpath(target), self._dest):
+            return "its path leaves the destination folder"
+        folder = str(target.parent)
+        if remember and folder in self._folders:
+            return self._folders[folder]
+        parent = os.path.realpath(folder)
+        reason = None
+        if parent != self._real_dest and not _inside(parent, self._real_dest):
+            reason = "its folder resolves outside the destination (a symbolic link?)"
+        if remember:
+            self._folders[folder] = reason
+        return reason
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -164,6 +205,22 @@ def _listing(catalog: Catalog, uri: str) -> list[FileEntry]:
                 raise
             time.sleep(0.5 * 2**attempt)
     raise AssertionError("unreachable")
+
+
+def _relocated(
+    entries: list[FileEntry], relocate: Relocate
+) -> tuple[list[FileEntry], list[Failure]]:
+    kept: list[FileEntry] = []
+    refused: list[Failure] = []
+    for entry in entries:
+        try:
+            moved = relocate(entry)
+        except UnsafePath as error:
+            refused.append(Failure(entry.uri, "/".join(entry.relative_parts), error.message))
+            continue
+        if moved is not None:
+            kept.append(moved)
+    return kept, refused
 
 
 def _last_segment(uri: str) -> str:

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { ArtifactNode } from '../../extension/common/protocol';
 import {
@@ -163,6 +165,18 @@ describe('contextValueFor', () => {
     assert.equal(contextValueFor(node({ kind: 'experiment' })), 'artifact.experiment');
     assert.equal(contextValueFor(node({ kind: 'run', downloadable: false })), 'artifact.run');
   });
+  it('marks filtered experiments and the actions of broken nodes, keeping downloadable last', () => {
+    assert.equal(contextValueFor(node({ kind: 'experiment' }), { filtered: true }), 'artifact.experiment.filtered');
+    assert.equal(
+      contextValueFor(node({ kind: 'workspace', error: 'Not signed in', errorKind: 'notSignedIn' })),
+      'artifact.workspace.signIn.retry',
+    );
+    assert.equal(
+      contextValueFor(node({ kind: 'workspace', error: 'Azure ML answered 500', errorKind: 'serverError' })),
+      'artifact.workspace.retry',
+    );
+    assert.equal(contextValueFor(node({ kind: 'workspace', error: 'Folder not found' })), 'artifact.workspace');
+  });
 });
 
 describe('downloadSummary', () => {
@@ -216,5 +230,38 @@ describe('download results', () => {
     assert.equal(formatRate(350e6), '350.0 MB/s');
     assert.equal(formatRate(999), '999 B/s');
     assert.equal(formatRate(1.5e9), '1.5 GB/s');
+  });
+});
+
+describe('package.json menus', () => {
+  // The `viewItem =~ /.../` of each item menu entry, by command.
+  const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as {
+    contributes: { menus: { 'view/item/context': { command: string; when: string }[] } };
+  };
+  const patterns = (command: string): RegExp[] =>
+    manifest.contributes.menus['view/item/context']
+      .filter((entry) => entry.command === command)
+      .map((entry) => /viewItem =~ \/(.*)\/$/.exec(entry.when)?.[1])
+      .filter((source): source is string => source !== undefined)
+      .map((source) => new RegExp(source));
+  const shows = (command: string, contextValue: string): boolean => {
+    const found = patterns(command);
+    assert.ok(found.length > 0, command);
+    return found.every((pattern) => pattern.test(contextValue));
+  };
+  const experiment = contextValueFor(node({ kind: 'experiment' }));
+  const filtered = contextValueFor(node({ kind: 'experiment' }), { filtered: true });
+  const signIn = contextValueFor(node({ kind: 'workspace', error: 'x', errorKind: 'expired' }));
+  const retry = contextValueFor(node({ kind: 'workspace', error: 'x', errorKind: 'unreachable' }));
+
+  it('offers Filter Runs on experiments and Clear Filter on filtered ones', () => {
+    assert.ok(shows('amlArtifacts.filterRuns', experiment) && shows('amlArtifacts.filterRuns', filtered));
+    assert.ok(!shows('amlArtifacts.filterRuns', contextValueFor(node({ kind: 'run', downloadable: true }))));
+    assert.ok(shows('amlArtifacts.clearRunFilter', filtered) && !shows('amlArtifacts.clearRunFilter', experiment));
+  });
+  it('offers Sign in and Retry on broken workspaces by their error kind', () => {
+    assert.ok(shows('amlArtifacts.signIn', signIn) && shows('amlArtifacts.retry', signIn));
+    assert.ok(!shows('amlArtifacts.signIn', retry) && shows('amlArtifacts.retry', retry));
+    assert.ok(!shows('amlArtifacts.download', signIn));
   });
 });

@@ -64,6 +64,25 @@ async def test_children_are_paged(client: LanguageClient, small_workspace: Path)
     assert "run.json is not valid JSON" in second["items"][0]["error"]
 
 
+async def test_children_of_an_experiment_take_a_run_filter(
+    client: LanguageClient, small_workspace: Path
+) -> None:
+    uri = file_uri(small_workspace / "experiments" / "exp")
+    failed = await request(
+        client, "artifacts/children", {"uri": uri, "filter": {"status": ["Failed"]}}
+    )
+    assert [n["name"] for n in failed["items"]] == ["new"]
+    completed = await request(
+        client,
+        "artifacts/children",
+        {"uri": uri, "filter": {"status": ["Completed", "Failed"], "tag": ""}},
+    )
+    assert [n["name"] for n in completed["items"]] == ["new", "pipe", "old run"]
+    with pytest.raises(JsonRpcException) as bad:
+        await request(client, "artifacts/children", {"uri": uri, "filter": {"status": "x y"}})
+    assert bad.value.code == -32602
+
+
 async def test_errors_carry_codes_and_kinds(client: LanguageClient, small_workspace: Path) -> None:
     with pytest.raises(JsonRpcException) as missing_uri:
         await request(client, "artifacts/children", {})
@@ -183,3 +202,47 @@ async def test_hover_on_a_path_string_in_a_training_script(
         types.HoverParams(types.TextDocumentIdentifier(file_uri(script)), types.Position(0, 2))
     )
     assert nothing is None
+
+
+async def test_download_conflicts_are_listed_then_skipped_on_request(
+    client: LanguageClient, small_workspace: Path, tmp_path: Path
+) -> None:
+    outputs = small_workspace / "experiments" / "exp" / "old" / "outputs"
+    dest = tmp_path / "dest"
+    (dest / "outputs").mkdir(parents=True)
+    (dest / "outputs" / "notes.txt").write_text("mine")
+    params = {"uri": file_uri(outputs), "dest": str(dest), "onConflict": "ask"}
+    with pytest.raises(JsonRpcException) as asked:
+        await request(client, "artifacts/download", params)
+    assert asked.value.code == -31002
+    data = asked.value.data
+    assert data["kind"] == "AlreadyExists"
+    assert (data["conflicts"], data["conflictCount"]) == (["outputs/notes.txt"], 1)
+    assert not (dest / "outputs" / "sub").exists()  # nothing written before the answer
+    skipped = await request(client, "artifacts/download", {**params, "onConflict": "skip"})
+    assert skipped == {"path": str(dest / "outputs"), "files": 1, "bytes": 1024, "skipped": 1}
+    assert (dest / "outputs" / "notes.txt").read_text() == "mine"
+    assert (dest / "outputs" / "sub" / "a.bin").read_bytes() == bytes(range(256)) * 4
+
+
+async def test_download_as_workspace_writes_a_local_workspace(
+    client: LanguageClient, small_workspace: Path, tmp_path: Path
+) -> None:
+    run = small_workspace / "experiments" / "exp" / "old"
+    root = tmp_path / "mirror"
+    client.progress_reports["ws-1"] = []
+    result = await request(
+        client,
+        "artifacts/download",
+        {"uri": file_uri(run), "dest": str(root), "asWorkspace": True, "workDoneToken": "ws-1"},
+    )
+    assert result == {
+        "path": str(root / "experiments" / "exp" / "old"),
+        "files": 2,
+        "bytes": 1036,
+        "workspace": str(root),
+    }
+    assert (root / "workspace.json").exists()
+    assert (root / "experiments" / "exp" / "old" / "run.json").exists()
+    kinds = [report.kind for report in client.progress_reports["ws-1"]]
+    assert kinds[0] == "begin" and kinds[-1] == "end"
