@@ -1,7 +1,11 @@
 import * as vscode from 'vscode';
 import { registerCopyUriCommand } from './commands/copyUri';
 import { registerDemoWorkspaceCommand } from './commands/demoWorkspace';
-import { registerDownloadCommand } from './commands/download';
+import {
+  registerDownloadCommand,
+  registerDownloadToWorkspaceCommand,
+  registerDownloadUriCommand,
+} from './commands/download';
 import { registerLoadMoreCommand } from './commands/loadMore';
 import { registerAddLocalWorkspaceCommand } from './commands/localWorkspace';
 import { registerOpenPreviewCommand } from './commands/openPreview';
@@ -49,6 +53,8 @@ export function activate(context: vscode.ExtensionContext): void {
     registerRefreshCommand(explorer),
     registerLoadMoreCommand(explorer),
     registerDownloadCommand(server, view),
+    registerDownloadUriCommand(server),
+    registerDownloadToWorkspaceCommand(server, view),
     registerCopyUriCommand(view),
     registerOpenPreviewCommand(previews, view),
     registerDemoWorkspaceCommand(context.globalStorageUri, server, log),

@@ -11,8 +11,16 @@ export function registerAddLocalWorkspaceCommand(): vscode.Disposable {
       title: 'Choose a local workspace folder (it holds workspace.json)',
     });
     const folder = picked?.[0]?.fsPath;
-    if (folder !== undefined && !(await addLocalWorkspace(folder))) {
-      void vscode.window.showInformationMessage(`${folder} is already in amlArtifacts.localWorkspaces.`);
+    if (folder !== undefined) {
+      await addLocalWorkspaceFolder(folder);
     }
   });
+}
+
+/** Adds `folder` to amlArtifacts.localWorkspaces (the explorer then shows it), or says it is
+ * there already. */
+export async function addLocalWorkspaceFolder(folder: string): Promise<void> {
+  if (!(await addLocalWorkspace(folder))) {
+    void vscode.window.showInformationMessage(`${folder} is already in amlArtifacts.localWorkspaces.`);
+  }
 }

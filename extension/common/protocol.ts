@@ -70,6 +70,7 @@ export interface DownloadResult {
   bytes: number;
   skipped?: number; // files already there (identical, or kept by onConflict "skip")
   failures?: DownloadFailure[]; // files not downloaded; the others are complete and verified
+  workspace?: string; // with asWorkspace: the local workspace folder the item went into
 }
 
 /** A file a download could not write (refused name, network, checksum...). */
@@ -102,7 +103,15 @@ export interface Requests {
   ];
   'artifacts/preview': [{ uri: string; maxBytes?: number; timeoutMs?: number }, Preview];
   'artifacts/download': [
-    { uri: string; dest: string; overwrite?: boolean; onConflict?: OnConflict; workDoneToken?: string },
+    {
+      uri: string;
+      dest: string;
+      overwrite?: boolean;
+      onConflict?: OnConflict;
+      workDoneToken?: string;
+      /** `dest` is a local workspace; `uri` a run, model version or dataset version. */
+      asWorkspace?: boolean;
+    },
     DownloadResult,
   ];
 }

@@ -11,8 +11,13 @@ renamed into place.
   the chunks written (replaced atomically after each chunk). A new download of the same
   file after a crash or kill resumes from those chunks; when the remote file changed, the
   key differs and the stale temporary files are removed.
-- Verification: the size always; the Content-MD5 when the listing has one. Only then the
-  temporary file is renamed (os.replace) to its final name.
+- A file the listing gives a signed URL for (Azure ML artifacts) is read through it
+  (backends/signed.py: pooled connections, the first ranged GET gives the size, ETag and
+  Content-MD5): no request to the service per file; an expired link is renewed through the
+  backend's `open`.
+- Verification: the size always; the Content-MD5 when the listing (or the signed URL's
+  first answer) has one. Only then the temporary file is renamed (os.replace) to its final
+  name.
 - Faults: each piece is retried (exponential backoff with jitter, `retries` attempts) on
   connection errors, timeouts and 5xx; an expired link or token (PermissionDenied) reopens
   the file once. A file that still fails is reported and the others go on; its chunked

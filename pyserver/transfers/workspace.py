@@ -197,7 +197,7 @@ def _item(catalog: Catalog, node: Node, root: Path) -> _Item:
     where = _source(catalog, node.uri)
     name, version = _versioned(where, meta, node)
     keys = MODEL_KEYS if node.kind == "modelVersion" else DATASET_KEYS
-    record = {key: meta[key] for key in keys if key in meta and meta[key] is not None}
+    record = _record(meta, keys, isinstance(where, LocalPath))
     record["name"] = name
     record["version"] = int(version) if version.isdigit() else version
     record["source"] = catalog.canonical(node.uri)
@@ -218,7 +218,7 @@ def _run_item(
     meta = catalog.metadata(node.uri) if meta is None else meta
     where = _source(catalog, node.uri)
     run_id = _text(meta.get("run_id")) or _run_id(where, node)
-    record = {key: meta[key] for key in RUN_KEYS if key in meta and meta[key] is not None}
+    record = _record(meta, RUN_KEYS, isinstance(where, LocalPath))
     record["source"] = catalog.canonical(node.uri)
     return _Item(
         node.uri,
@@ -228,6 +228,13 @@ def _run_item(
         record,
         isinstance(where, LocalPath),
     )
+
+
+def _record(meta: dict[str, Any], keys: tuple[str, ...], local: bool) -> dict[str, Any]:
+    """The metadata file's content: a local workspace's whole file, else the known keys."""
+    if local:
+        return {key: value for key, value in meta.items() if key != "source"}
+    return {key: meta[key] for key in keys if key in meta and meta[key] is not None}
 
 
 def _child_runs(catalog: Catalog, uri: str) -> Iterator[Node]:
@@ -317,6 +324,12 @@ def _plans(
         reason = contained(root, item.folder)
         if reason is not None:
             raise UnsafePath(f"Refusing to write into {item.folder}: {reason}.", item.uri)
+        source = parse_uri(item.record["source"])
+        if isinstance(source, LocalPath) and _same_folder(source.path, item.folder):
+            raise InvalidParams(
+                f"{item.folder} is where {item.uri} already is: choose another local workspace.",
+                item.uri,
+            )
         try:
             plan = make_plan(
                 catalog, item.uri, dest, policy, _relocate(item), top_name=item.remote_name
@@ -338,6 +351,13 @@ def _plans(
             conflicts,
         )
     return plans
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 # -- the workspace's own files --------------------------------------------------------------
