@@ -260,10 +260,6 @@ class _ProgressReporter:
             self._ls.work_done_progress.end(self._token, types.WorkDoneProgressEnd(message=message))
 
 
-def _mb(size: int) -> str:
-    return f"{size / 1e6:.1f} MB"
-
-
 def serve() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # pygls logs every message body at INFO: noise today, secrets once credentials flow.
