@@ -536,6 +536,35 @@ def test_plain_ranged_get_of_an_unreachable_account_is_unavailable(block_cache: 
     reader.prefetch([(0, 10)])  # a hint: what fails is left to the read
 
 
+def test_plain_ranged_get_goes_through_the_proxy_the_environment_names(
+    block_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fakeblob import fake_blob
+
+    data = bytes(range(256)) * 100
+    remote = f"http://127.0.0.2:{free_port()}/acct"  # nothing listens there: no DNS either
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"):
+        for variable in (name, name.lower()):
+            monkeypatch.delenv(variable, raising=False)
+    with fake_blob(data) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", f"http://user:pa%40ss@127.0.0.1:{proxy.port}")
+        store = {"name": "far", "container": "c", "accountUrl": remote}
+        store["credential"] = {"sasToken": "sv=2024&sig=SECRETSIG"}
+        catalog = Catalog(Settings.from_json({"datastores": [store]}))
+        reader = catalog.blob.open_listed("far", "a.bin", len(data), '"0x1"')
+        assert reader.read_range(5, 10) == data[5:15]
+        path, headers = proxy.requests[0]
+        assert path == f"{remote}/c/a.bin?sv=2024&sig=SECRETSIG"  # asked of the proxy
+        login = base64.b64encode(b"user:pa@ss").decode()
+        assert headers["proxy-authorization"] == f"Basic {login}"
+        # A host the environment exempts is reached directly (here: nothing listens there).
+        monkeypatch.setenv("NO_PROXY", "127.0.0.2")
+        direct = Catalog(Settings.from_json({"datastores": [store]}))
+        with pytest.raises(Unavailable, match="Cannot reach"):
+            direct.blob.open_listed("far", "a.bin", len(data), '"0x2"').read_range(5, 10)
+        assert len(proxy.requests) == 1
+
+
 def test_plain_ranged_get_with_a_token_credential_sends_a_bearer_token() -> None:
     from fakeblob import fake_blob
 
@@ -565,7 +594,7 @@ def test_plain_ranged_get_with_a_token_credential_sends_a_bearer_token() -> None
         store = _Store(DatastoreConfig("fake", "c", blob.account_url))
         direct = store.direct(client)  # type: ignore[arg-type]
         assert direct is not None
-        http = BlobDatastores().http()
+        http = BlobDatastores().http(blob.account_url)
         assert direct.get(http, 0, 10, '"0x1"') == data[:10]
         assert direct.get(http, 200_000, 10, '"0x1"') == data[200_000:200_010]
         for path, headers in blob.requests:
