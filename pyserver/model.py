@@ -3,7 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any
+
+# Run statuses of a run still going: its duration counts up to now.
+ACTIVE_STATUSES = frozenset(
+    {
+        "NotStarted",
+        "Queued",
+        "Preparing",
+        "Starting",
+        "Provisioning",
+        "Running",
+        "Finalizing",
+        "CancelRequested",
+    }
+)
+
+
+def run_duration_ms(start: datetime | None, end: datetime | None, status: str | None) -> int | None:
+    """How long a run took, or has been going (active statuses); None when unknown."""
+    if start is None:
+        return None
+    if end is None:
+        if status not in ACTIVE_STATUSES:
+            return None
+        end = datetime.now(timezone.utc)
+    return max(0, int((end - start).total_seconds() * 1000))
 
 
 @dataclass(frozen=True)

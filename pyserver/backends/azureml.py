@@ -41,7 +41,7 @@ from urllib.parse import quote
 
 from ..config import DatastoreConfig, WorkspaceConfig
 from ..errors import ArtifactError, InvalidParams, NotFound, Unavailable, Unsupported
-from ..model import Node, Page, RunFilter
+from ..model import Node, Page, RunFilter, run_duration_ms
 from ..uris import (
     DatastorePath,
     Location,
@@ -73,16 +73,6 @@ PROBE_WORKERS = 4
 FILTER_PAGES = 20  # service pages read for one filtered page, at most
 FILTER_SERVICE_PAGE = 500  # runs per service page when runs are filtered here
 RUN_FOLDERS = ("outputs", "logs")
-ACTIVE_STATUSES = {
-    "NotStarted",
-    "Queued",
-    "Preparing",
-    "Starting",
-    "Provisioning",
-    "Running",
-    "Finalizing",
-    "CancelRequested",
-}
 CONFIG_DIRS = (".azureml", "aml_config", "")
 GROUPS = (
     ("experiments", "Experiments"),
@@ -598,7 +588,7 @@ class AzureMLWorkspaces:
             True,
             modified=_iso(run.start),
             status=run.status,
-            duration_ms=_duration_ms(run),
+            duration_ms=run_duration_ms(run.start, run.end, run.status),
             description=run.run_id if name != run.run_id else None,
             downloadable=True,
         )
@@ -1132,17 +1122,6 @@ def _iso(value: object) -> str | None:
     moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
     text: str = moment.astimezone(timezone.utc).isoformat()
     return text.replace("+00:00", "Z")
-
-
-def _duration_ms(run: RunInfo) -> int | None:
-    if run.start is None:
-        return None
-    end = run.end
-    if end is None:
-        if run.status not in ACTIVE_STATUSES:
-            return None
-        end = datetime.now(timezone.utc)
-    return max(0, int((end - run.start).total_seconds() * 1000))
 
 
 __all__ = ["AzureMLWorkspaces", "find_workspace_configs"]

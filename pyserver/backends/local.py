@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ArtifactError, CorruptArtifact, InvalidParams, NotFound, from_os_error
-from ..model import Node, Page, RunFilter
+from ..model import Node, Page, RunFilter, run_duration_ms
 from ..uris import DatastorePath, LocalPath, Location, ModelVersion, RunArtifact, file_uri
 from .base import FileEntry, paginate
 
@@ -31,16 +31,6 @@ GROUPS = {
 }
 # The metadata file each kind keeps beside its files; shown on the node, not as a child.
 METADATA_FILES = {"run": "run.json", "datasetVersion": "dataset.json", "modelVersion": "model.json"}
-ACTIVE_STATUSES = {
-    "NotStarted",
-    "Queued",
-    "Preparing",
-    "Starting",
-    "Provisioning",
-    "Running",
-    "Finalizing",
-    "CancelRequested",
-}
 # Kinds under a group at depth 1 and 2: experiments/<e>/<run>, models/<m>/<version>, ...
 _GROUP_LEVELS = {
     "experiments": ("experiment", "run"),
@@ -499,14 +489,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 def _duration_ms(meta: dict[str, Any], status: str | None) -> int | None:
     start = _parse_time(meta.get("start_time"))
-    end = _parse_time(meta.get("end_time"))
-    if start is None:
-        return None
-    if end is None:
-        if status not in ACTIVE_STATUSES:
-            return None
-        end = datetime.now(timezone.utc)
-    return max(0, int((end - start).total_seconds() * 1000))
+    return run_duration_ms(start, _parse_time(meta.get("end_time")), status)
 
 
 def _raise(error: OSError) -> None:
