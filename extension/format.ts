@@ -176,6 +176,11 @@ export function contextValueFor(node: ArtifactNode, state: { filtered?: boolean 
 }
 
 export function downloadSummary(name: string, result: DownloadResult): string {
+  return `${downloaded(name, result)} to ${result.path}`;
+}
+
+/** `Downloaded r1 (3 files, 1.2 KiB; 2 already there, 1 failed)`: the start of a summary. */
+export function downloaded(name: string, result: DownloadResult): string {
   const files = `${result.files} ${result.files === 1 ? 'file' : 'files'}`;
   const extra: string[] = [];
   if ((result.skipped ?? 0) > 0) {
@@ -186,7 +191,7 @@ export function downloadSummary(name: string, result: DownloadResult): string {
     extra.push(`${failed} failed`);
   }
   const tail = extra.length > 0 ? `; ${extra.join(', ')}` : '';
-  return `Downloaded ${name} (${files}, ${formatBytes(result.bytes)}${tail}) to ${result.path}`;
+  return `Downloaded ${name} (${files}, ${formatBytes(result.bytes)}${tail})`;
 }
 
 /** The modal's detail: one line per failed file, at most `max`. */

@@ -19,7 +19,7 @@ import {
 } from '../common/protocol';
 import type { ArtifactServer } from '../common/server';
 import { readSettings } from '../common/settings';
-import { conflictQuestion, downloadFailuresDetail, downloadSummary, formatBytes, formatRate } from '../format';
+import { conflictQuestion, downloadFailuresDetail, downloadSummary, formatRate } from '../format';
 import { type ExplorerElement, targetNode } from '../tree/elements';
 import { addLocalWorkspaceFolder } from './localWorkspace';
 
@@ -118,7 +118,7 @@ async function chooseWorkspaceFolder(): Promise<string | undefined> {
 /** After a download into a local workspace: offer to show it in the explorer. */
 async function offerWorkspace(name: string, result: DownloadResult, root: string): Promise<void> {
   const workspace = result.workspace ?? root;
-  const summary = workspaceSummary(name, result, formatBytes);
+  const summary = workspaceSummary(name, result);
   const failures = result.failures ?? [];
   const shown = readSettings().localWorkspaces.includes(workspace);
   if (shown) {

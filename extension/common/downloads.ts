@@ -1,6 +1,7 @@
 // What the download commands decide without VS Code: the name of a typed URI, whether an
 // input looks like an accepted URI or path (docs/uris.md), the local workspace choices.
 // No `vscode` import: unit-testable.
+import { downloaded } from '../format';
 import type { DownloadResult, NodeKind } from './protocol';
 
 /** What a download is about: a tree node, or a URI typed in the command palette. */
@@ -64,17 +65,7 @@ export function workspaceChoices(configured: readonly string[]): WorkspaceChoice
   return [...folders, { label: '$(folder-opened) Choose a folder…', description: 'a new, empty or local workspace folder' }];
 }
 
-/** `Downloaded run r1 (3 files, 1.2 KiB) into local workspace /ws`-style summary. */
-export function workspaceSummary(name: string, result: DownloadResult, formatBytes: (bytes: number) => string): string {
-  const files = `${result.files} ${result.files === 1 ? 'file' : 'files'}`;
-  const extra: string[] = [];
-  if ((result.skipped ?? 0) > 0) {
-    extra.push(`${result.skipped} already there`);
-  }
-  const failed = result.failures?.length ?? 0;
-  if (failed > 0) {
-    extra.push(`${failed} failed`);
-  }
-  const tail = extra.length > 0 ? `; ${extra.join(', ')}` : '';
-  return `Downloaded ${name} (${files}, ${formatBytes(result.bytes)}${tail}) into the local workspace ${result.workspace ?? result.path}`;
+/** `Downloaded run r1 (3 files, 1.2 KiB) into the local workspace /ws`-style summary. */
+export function workspaceSummary(name: string, result: DownloadResult): string {
+  return `${downloaded(name, result)} into the local workspace ${result.workspace ?? result.path}`;
 }

@@ -10,7 +10,7 @@ import {
   workspaceSummary,
 } from '../../extension/common/downloads';
 import type { ArtifactNode, NodeKind } from '../../extension/common/protocol';
-import { contextValueFor, formatBytes } from '../../extension/format';
+import { contextValueFor } from '../../extension/format';
 
 describe('uriInputProblem', () => {
   it('accepts the URI forms of docs/uris.md and paths', () => {
@@ -72,11 +72,11 @@ describe('workspaceSummary', () => {
   it('says what went where', () => {
     const result = { path: '/ws/experiments/e/r1', files: 3, bytes: 2048, workspace: '/ws' };
     assert.equal(
-      workspaceSummary('r1', result, formatBytes),
+      workspaceSummary('r1', result),
       'Downloaded r1 (3 files, 2.0 KiB) into the local workspace /ws',
     );
     const failed = { ...result, files: 1, skipped: 2, failures: [{ uri: 'u', path: 'p', reason: 'r' }] };
-    assert.match(workspaceSummary('r1', failed, formatBytes), /\(1 file, 2\.0 KiB; 2 already there, 1 failed\)/);
+    assert.match(workspaceSummary('r1', failed), /\(1 file, 2\.0 KiB; 2 already there, 1 failed\)/);
   });
 });
 
