@@ -386,7 +386,7 @@ def _sample(h5py: Any, reader: BudgetedReader, walk: _Walk) -> list[str]:
         small = _small(ds, node)
         try:
             cost = _cost(h5py, ds, node, None if small else selection)
-            left = _remaining(reader) - RESERVE
+            left = reader.remaining - RESERVE
             if small and (cost is None or isinstance(cost, str) or cost > left):
                 small = False  # the whole dataset costs too much: the corner only
                 cost = _cost(h5py, ds, node, selection)
@@ -443,7 +443,7 @@ def _prefetch_samples(h5py: Any, reader: BudgetedReader, walk: _Walk) -> None:
                 continue
             selection = corner_index(node["shape"])
             small = _small(ds, node)
-            left = _remaining(reader) - RESERVE - planned
+            left = reader.remaining - RESERVE - planned
             cost = _cost(h5py, ds, node, None if small else selection)
             if small and (cost is None or isinstance(cost, str) or cost > left):
                 small = False
@@ -595,10 +595,6 @@ def _product(ranges: list[range]) -> list[tuple[int, ...]]:
 
 def _extent(item: Any) -> int:
     return int(item.stop - item.start) if isinstance(item, slice) else 1
-
-
-def _remaining(reader: BudgetedReader) -> int:
-    return reader.remaining
 
 
 def _sample_block(node: dict[str, Any], data: Any) -> str:
