@@ -72,11 +72,20 @@ def children_of(pid: int) -> dict[int, str]:
 
 
 def exists(pid: int) -> bool:
+    """Some thread of `pid` still runs. A killed multi-threaded process shows its leader as a
+    zombie while other threads are still exiting, and cannot be reaped until they are gone."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text()
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
         return False
-    return state[state.rindex(")") + 2] != "Z"
+    for thread in threads:
+        try:
+            state = (thread / "stat").read_text()
+        except OSError:
+            continue
+        if state[state.rindex(")") + 2] != "Z":
+            return True
+    return False
 
 
 def wait_until(condition: Any, timeout_s: float = 10.0) -> bool:
