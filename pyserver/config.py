@@ -28,7 +28,7 @@ DOWNLOAD_CHUNK_MB = (8, 1, 256)
 class DatastoreConfig:
     """One entry of `amlArtifacts.datastores`: a blob container reachable without a workspace.
     Exactly one way in: `connection_string`, else `account_url` with a SAS token, an account
-    key, or (neither) azure-identity's DefaultAzureCredential. Secrets stay out of repr."""
+    key, or (neither) the server's Azure sign-in (aml_auth). Secrets stay out of repr."""
 
     name: str
     container: str

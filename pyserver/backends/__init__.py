@@ -15,6 +15,7 @@ from ..config import Settings
 from ..errors import NotFound
 from ..model import Node, Page, RunFilter
 from ..uris import DatastorePath, Location, ModelVersion, RunArtifact, file_uri, parse_uri
+from .aml_auth import TokenProvider
 from .azureml import AzureMLWorkspaces
 from .base import FileEntry, RangeReader, clamp_page_size
 from .blob import BlobDatastores, datastore_uri, missing_datastore
@@ -28,8 +29,9 @@ class Catalog:
         self, settings: Settings | None = None, opened_folders: Sequence[Path] = ()
     ) -> None:
         self.local = LocalWorkspaces()
-        self.blob = BlobDatastores()
-        self.azureml = AzureMLWorkspaces(self.blob)
+        tokens = TokenProvider()  # one sign-in for workspaces and identity-based datastores
+        self.blob = BlobDatastores(tokens=tokens)
+        self.azureml = AzureMLWorkspaces(self.blob, tokens)
         self.configure(settings or Settings(), opened_folders)
 
     def configure(self, settings: Settings, opened_folders: Sequence[Path] | None = None) -> None:

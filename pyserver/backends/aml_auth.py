@@ -1,6 +1,7 @@
 """Signing in to Azure ML: azure-identity credentials (a service principal's AZURE_*
 variables, `az login`, managed identity), with tokens cached until shortly before they
-expire, handed to azureml-core as its `TokenAuthentication`.
+expire, handed to azureml-core as its `TokenAuthentication` and to the blob client of every
+datastore without a secret of its own (one sign-in, one token cache for a whole server).
 
 azure-identity and azureml are imported only when a workspace is first used. Tokens are
 never logged."""
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import ArtifactError, PermissionDenied, Unsupported
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
+    from azure.core.credentials import AccessToken, TokenCredential
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,14 @@ class TokenProvider:
         return self._credential
 
     def token(self, scope: str) -> str:
+        return self.access(scope)[0]
+
+    def access(self, scope: str) -> tuple[str, float]:
+        """(token, expires_on) for `scope`, from the cache while it has 5 minutes left."""
         with self._lock:
             cached = self._tokens.get(scope)
             if cached is not None and cached[1] - REFRESH_MARGIN_S > time.time():
-                return cached[0]
+                return cached
             try:
                 access = self.credential.get_token(scope)
             except ArtifactError:
@@ -63,8 +68,8 @@ class TokenProvider:
             except Exception as error:
                 raise sign_in_error(error) from None
             self.requests += 1
-            self._tokens[scope] = (access.token, float(access.expires_on))
-            return access.token
+            held = self._tokens[scope] = (access.token, float(access.expires_on))
+            return held
 
     def forget(self) -> None:
         """Drop cached tokens (after the service said one was expired or revoked)."""
@@ -75,17 +80,37 @@ class TokenProvider:
         """azureml-core asks by resource ("https://management.core.windows.net/")."""
         return self.token(audience.rstrip("/") + "/.default")
 
+    def sdk_credential(self) -> CachedCredential:
+        """A TokenCredential for Azure SDK clients (blob storage) served from this cache."""
+        return CachedCredential(self)
+
+
+class CachedCredential:
+    """azure-core's TokenCredential protocol over a TokenProvider: an SDK client asks for
+    every request, the provider answers from its cache."""
+
+    def __init__(self, tokens: TokenProvider) -> None:
+        self._tokens = tokens
+
+    def get_token(self, *scopes: str, **_options: Any) -> AccessToken:
+        from azure.core.credentials import AccessToken
+
+        token, expires_on = self._tokens.access(scopes[0] if scopes else "")
+        return AccessToken(token, int(expires_on))
+
 
 def default_credential() -> TokenCredential:
     """The ways in users already have, in order: a service principal's environment variables,
-    the Azure CLI login, a managed identity (only where one is advertised: probing the
-    instance metadata address elsewhere would wait for a timeout)."""
+    the Azure CLI login, a Kubernetes workload identity, a managed identity (each of the last
+    two only where its environment advertises it: probing the instance metadata address
+    elsewhere would wait for a timeout)."""
     try:
         from azure.identity import (
             AzureCliCredential,
             ChainedTokenCredential,
             EnvironmentCredential,
             ManagedIdentityCredential,
+            WorkloadIdentityCredential,
         )
     except ImportError:
         raise Unsupported(
@@ -99,6 +124,8 @@ def default_credential() -> TokenCredential:
     ):
         chain.append(EnvironmentCredential())
     chain.append(AzureCliCredential(process_timeout=20))
+    if os.environ.get("AZURE_FEDERATED_TOKEN_FILE") and os.environ.get("AZURE_CLIENT_ID"):
+        chain.append(WorkloadIdentityCredential())  # Kubernetes workload identity
     if os.environ.get("IDENTITY_ENDPOINT") or os.environ.get("MSI_ENDPOINT"):
         chain.append(ManagedIdentityCredential())
     return ChainedTokenCredential(*chain)
@@ -125,4 +152,10 @@ def azureml_authentication(tokens: TokenProvider) -> Any:
     return TokenAuthentication(tokens.for_audience, cloud="AzureCloud")
 
 
-__all__ = ["NotSignedIn", "TokenProvider", "azureml_authentication", "default_credential"]
+__all__ = [
+    "CachedCredential",
+    "NotSignedIn",
+    "TokenProvider",
+    "azureml_authentication",
+    "default_credential",
+]

@@ -176,7 +176,7 @@ class AzureMLWorkspaces:
 
     def __init__(self, blob: BlobDatastores, tokens: TokenProvider | None = None) -> None:
         self.blob = blob
-        self.tokens = tokens or TokenProvider()
+        self.tokens = tokens or blob.tokens
         self.configured: list[WorkspaceConfig] = []
         self.opened_folders: list[Path] = []
         self._workspaces: dict[tuple[str, str, str], _Workspace] = {}
@@ -830,7 +830,9 @@ class AzureMLWorkspaces:
         with ws.stores_lock:
             store = ws.stores.get(name)
             if store is None:
-                store = BlobDatastores(cache=self.blob.cache, block_size=self.blob.block_size)
+                store = BlobDatastores(
+                    cache=self.blob.cache, block_size=self.blob.block_size, tokens=self.tokens
+                )
                 store.network = self.blob.network  # one count of bytes fetched
                 ws.stores[name] = store
             store.configure((config,))  # keeps the connected client unless the secret changed

@@ -20,11 +20,12 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 from urllib.parse import quote, unquote, urlsplit
 
 from ..config import DatastoreConfig
@@ -38,13 +39,16 @@ from ..errors import (
     Unsupported,
 )
 from ..model import Node, Page
+from .aml_auth import TokenProvider
 from .base import FileEntry
 from .blockcache import BlockCache, blob_key
+from .https import ca_bundle
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, ContainerClient
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # Measured with `python -m bench.remote --block-sizes` (cold previews from Azurite; fetched
 # bytes / requests): 500 MB HDF5 8 KiB 1.08 MiB/27, 16 KiB 1.23/24, 32 KiB 1.47/21, 64 KiB
@@ -67,9 +71,16 @@ POOL_CONNECTIONS = 16  # kept alive per host: downloads read with 8 threads, pre
 # Small reads that follow the previous fetch (a scan) fetch this many more blocks at most,
 # doubling from 1 on each further step.
 READAHEAD_BLOCKS = 4
+# A read of a blob's first block fetches this much of its start, and of its end, at once
+# (concurrently); a read of its last block, this much of its end. Previews read the start
+# first, where formats keep their headers (a torch checkpoint's data.pkl) and where they probe
+# for an HDF5 superblock (up to 64 KiB in, previews/detect.py); several formats read the end
+# next (a zip's central directory, a checkpoint's of up to ~500 tensors; a parquet footer).
+HEAD_BYTES = (64 << 10) + 8
+TAIL_BYTES = 64 << 10
 CLOSE_FLUSH_S = 10.0  # at most this long waiting for the block cache's disk writes at close
 SAS_LIFETIME_S = 3600  # of a read SAS generated from an account key
-RENEW_BEFORE_S = 600  # a generated SAS or a token is renewed this long before it expires
+RENEW_BEFORE_S = 600  # a generated SAS is renewed this long before it expires
 SAS_CACHE_BLOBS = 256
 # A blob's properties from `stat` serve an `open` of it this soon after (stat then open is
 # how every preview starts): one request fewer. Reads are If-Match that ETag anyway.
@@ -114,8 +125,11 @@ class BlobDatastores:
         stores: tuple[DatastoreConfig, ...] = (),
         cache: BlockCache | None = None,
         block_size: int = BLOCK_SIZE,
+        tokens: TokenProvider | None = None,
     ) -> None:
         self._stores: dict[str, _Store] = {}
+        # Signs in the stores that have no secret (identity-based): shared with the workspaces.
+        self.tokens = tokens or TokenProvider()
         self._cache = cache
         self.block_size = block_size
         self.network = NetworkStats()
@@ -127,9 +141,9 @@ class BlobDatastores:
     def configure(self, stores: tuple[DatastoreConfig, ...]) -> None:
         with self._lock:
             self._recent.clear()
-        old = self._stores
+        old, tokens = self._stores, self.tokens
         self._stores = {
-            c.name: old[c.name] if c.name in old and old[c.name].config == c else _Store(c)
+            c.name: old[c.name] if c.name in old and old[c.name].config == c else _Store(c, tokens)
             for c in stores
         }
 
@@ -160,6 +174,7 @@ class BlobDatastores:
                     "maxsize": POOL_CONNECTIONS,
                     "retries": False,
                     "timeout": urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
+                    "ca_certs": ca_bundle(),
                 }
                 if proxy:
                     parts = urlsplit(proxy)
@@ -186,6 +201,16 @@ class BlobDatastores:
             return [guarded(call) for call in calls]
         return list(_executor().map(guarded, calls))
 
+    def _properties(self, store: _Store, client: BlobClient) -> Any:
+        """The size, ETag and modification time of the blob (None: there is no such blob),
+        from a plain HEAD request when reads are plain GETs (~3 ms cheaper than the SDK's
+        pipeline, and its connection then serves the reads), else from the SDK."""
+        direct = store.direct(client)
+        http = self.http(direct.url) if direct is not None else None
+        if direct is None or http is None:
+            return _blob_properties(client)
+        return direct.properties(http)
+
     def _remember(self, name: str, path: str, props: Any) -> None:
         with self._lock:
             if len(self._recent) > 64:
@@ -211,7 +236,7 @@ class BlobDatastores:
             return store.root_node()
         uri = datastore_uri(name, path)
         with store.errors(uri):
-            props = _blob_properties(store.container.get_blob_client(path))
+            props = self._properties(store, store.container.get_blob_client(path))
             if props is not None:
                 self._remember(name, path, props)
                 return _file_node(name, path, props)
@@ -271,7 +296,7 @@ class BlobDatastores:
             client = store.container.get_blob_client(path)
             props = self._recall(name, path)
             if props is None:
-                props = _blob_properties(client)
+                props = self._properties(store, client)
             if props is None:
                 if _any_blob(store.container, path + "/"):
                     raise InvalidParams(f"{uri} is a folder, not a file.", uri)
@@ -295,10 +320,10 @@ class BlobDatastores:
     def open_url(self, url: str, uri: str) -> BlobRangeReader:
         """A blob reached through a signed URL (an Azure ML artifact's `contentUri`), read
         through the same block cache. The URL is a secret: it never appears in a message."""
-        store = _SignedUrlStore(url)
+        store = _SignedUrlStore(url, self.tokens)
         with store.errors(uri):
             client = store.blob_client()
-            props = _blob_properties(client)
+            props = self._properties(store, client)
             if props is None:
                 raise NotFound(f"{uri} does not exist (moved or deleted?): refresh the view.", uri)
         key = blob_key(store.account_url, client.container_name, client.blob_name, str(props.etag))
@@ -374,6 +399,7 @@ class BlobRangeReader:
         self._direct_known = False
         self._after_fetch = -1  # the block after the last one fetched (readahead)
         self._ahead = 0
+        self._background: list[Future[None]] = []  # fetches of prefetches not waited for
 
     @property
     def size(self) -> int:
@@ -390,19 +416,25 @@ class BlobRangeReader:
         first, last = offset // block, (end - 1) // block
         blocks: dict[int, bytes] = {}
         missing = self._missing(range(first, last + 1), blocks)
+        if missing and self._settle():  # a background prefetch may have brought them
+            missing = self._missing(missing, blocks)
         if missing:
             runs = list(_runs(missing))
             runs[-1] = self._read_ahead(*runs[-1], small=end - offset <= block // 2)
             self._after_fetch = runs[-1][1]
+            runs = self._with_head_and_tail(runs)
             blocks.update(self._fetch_runs(runs, strict=True))
         joined = b"".join(blocks[index] for index in range(first, last + 1))
         skip = offset - first * block
         return joined[skip : skip + (end - offset)]
 
-    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
+    def prefetch(self, ranges: Iterable[tuple[int, int]], background: bool = False) -> None:
         """Fetch the blocks of these (offset, length) ranges that are not cached yet, several
         requests at once: a preview names what it is about to read, then reads it from the
-        cache. Only a hint: what fails here is fetched again (and reported) by the read."""
+        cache. Only a hint: what fails here is fetched again (and reported) by the read.
+        With `background`, the requests are only started: a read or prefetch that misses a
+        block waits for them first (no block is fetched twice), and so does `close` (every
+        fetch is counted when the reader is done with)."""
         block = self._block
         indices: set[int] = set()
         for offset, length in ranges:
@@ -412,13 +444,31 @@ class BlobRangeReader:
                 continue  # nothing, or a read that bypasses the cache anyway
             indices.update(range(offset // block, (end - 1) // block + 1))
         missing = self._missing(sorted(indices), {})
-        if missing:
+        if missing and not background and self._settle():
+            missing = self._missing(missing, {})
+        if not missing:
+            return
+        if background:
+            fetchers = self._fetchers(list(_runs(missing)), {})
+            self._background += [_executor().submit(fetcher) for fetcher in fetchers]
+        else:
             self._fetch_runs(list(_runs(missing)), strict=False)
 
     def close(self) -> None:
+        self._settle()
         # Blocks are written to disk behind the reads: on disk when the reader is done with,
         # for the other processes (preview workers) that share the cache.
         self._cache.flush(CLOSE_FLUSH_S)
+
+    def _settle(self) -> bool:
+        """Wait for the background prefetches (their failures are left to the reads); whether
+        there were any."""
+        pending, self._background = self._background, []
+        for future in pending:
+            error = future.exception()
+            if error is not None:
+                log.debug("prefetch of %s failed (%s): read later", self._uri, type(error).__name__)
+        return bool(pending)
 
     def read_uncached(self, offset: int, length: int) -> bytes:
         """One ranged request, bypassing the block cache (downloads: their bytes are written
@@ -440,6 +490,19 @@ class BlobRangeReader:
                 found[index] = cached
         return missing
 
+    def _with_head_and_tail(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """The runs of blocks a read fetches, with the uncached blocks of the blob's head and
+        tail when it reads its first block, of its tail when it reads its last (HEAD_BYTES)."""
+        blocks = -(-self._size // self._block)
+        reads_head, reads_tail = runs[0][0] == 0, runs[-1][1] == blocks
+        if not (reads_head or reads_tail):
+            return runs
+        wanted = {index for start, stop in runs for index in range(start, stop)}
+        if reads_head:
+            wanted.update(self._uncached(0, -(-HEAD_BYTES // self._block)))
+        wanted.update(self._uncached(blocks - -(-TAIL_BYTES // self._block), blocks))
+        return list(_runs(sorted(wanted)))
+
     def _read_ahead(self, start: int, stop: int, small: bool) -> tuple[int, int]:
         """A small read right after the previous fetch is a scan (format probes, a text read
         forward): fetch up to READAHEAD_BLOCKS more blocks with it, as long as not cached."""
@@ -447,16 +510,41 @@ class BlobRangeReader:
             self._ahead = 0
             return start, stop
         self._ahead = min(READAHEAD_BLOCKS, max(1, 2 * self._ahead))
-        limit = min(stop + self._ahead, -(-self._size // self._block))
-        while stop < limit and self._cache.get(self._key, stop, self._block_length(stop)) is None:
+        return start, self._uncached_until(stop, stop + self._ahead)
+
+    def _cached(self, index: int) -> bool:
+        return self._cache.get(self._key, index, self._block_length(index)) is not None
+
+    def _uncached(self, start: int, stop: int) -> list[int]:
+        """The blocks of [start, stop) (within the blob) not cached."""
+        blocks = -(-self._size // self._block)
+        return [i for i in range(max(0, start), min(stop, blocks)) if not self._cached(i)]
+
+    def _uncached_until(self, stop: int, limit: int) -> int:
+        """`stop` moved forward towards `limit` (within the blob) over blocks not cached."""
+        limit = min(limit, -(-self._size // self._block))
+        while stop < limit and not self._cached(stop):
             stop += 1
-        return start, stop
+        return stop
 
     def _fetch_runs(self, runs: list[tuple[int, int]], strict: bool) -> dict[int, bytes]:
         """Fetch each run of contiguous blocks with one request, the runs concurrently, and
         cache the blocks. `strict`: raise what the first failed run raised (else ignore)."""
-        block = self._block
         got: dict[int, bytes] = {}
+        for error in self._backend.run_concurrently(self._fetchers(runs, got)):
+            if error is None:
+                continue
+            if strict:
+                raise error
+            log.debug("prefetch of %s failed (%s): read later", self._uri, type(error).__name__)
+        return got
+
+    def _fetchers(
+        self, runs: list[tuple[int, int]], got: dict[int, bytes]
+    ) -> list[Callable[[], None]]:
+        """One call per run of contiguous blocks: fetch it with one request, cache its blocks
+        and put them in `got`."""
+        block = self._block
 
         def fetch(start: int, stop: int) -> None:
             data = self._fetch(start * block, min(stop * block, self._size) - start * block)
@@ -465,14 +553,7 @@ class BlobRangeReader:
                 got[index] = piece
                 self._cache.put(self._key, index, piece)
 
-        calls = [partial(fetch, start, stop) for start, stop in runs]
-        for error in self._backend.run_concurrently(calls):
-            if error is None:
-                continue
-            if strict:
-                raise error
-            log.debug("prefetch of %s failed (%s): read later", self._uri, type(error).__name__)
-        return got
+        return [partial(fetch, start, stop) for start, stop in runs]
 
     def _fetch(self, offset: int, length: int) -> bytes:
         with self._store.errors(self._uri):
@@ -517,6 +598,15 @@ class _HttpStatus(Exception):
         self.error_code = code
 
 
+class _Properties(NamedTuple):
+    """What `stat` and `open` need of a blob, as a HEAD request gives it (the SDK's
+    BlobProperties has the same attributes)."""
+
+    size: int
+    etag: str
+    last_modified: datetime | None
+
+
 class _ConnectionFailed(Exception):
     """A ranged GET found no server, lost its connection or timed out (after retries). Its
     message never holds the URL: a SAS URL is a secret."""
@@ -534,20 +624,25 @@ class _Direct:
         self._auth = auth
 
     def get(self, http: Any, offset: int, length: int, etag: str) -> bytes:
+        headers = {"Range": f"bytes={offset}-{offset + length - 1}", "If-Match": etag}
+        return self._retried(lambda url, sent: self._once(http, url, sent, length), headers)
+
+    def properties(self, http: Any) -> _Properties | None:
+        """The blob's properties from a HEAD request; None when there is no such blob."""
+        return self._retried(lambda url, headers: self._head(http, url, headers), {})
+
+    def _retried(self, request: Callable[[str, dict[str, str]], _T], headers: dict[str, str]) -> _T:
+        """`request(url, headers)` with the credential and version, retried after a cut
+        connection or a status worth retrying (RETRY_DELAYS_S)."""
         from urllib3.exceptions import HTTPError
 
         query, auth_headers = self._auth()
         url = f"{self.url}?{query}" if query else self.url
-        headers = {
-            **auth_headers,
-            "Range": f"bytes={offset}-{offset + length - 1}",
-            "If-Match": etag,
-            "x-ms-version": self._version,
-        }
+        headers = {**auth_headers, **headers, "x-ms-version": self._version}
         failure: Exception | None = None
         for delay in (*RETRY_DELAYS_S, None):
             try:
-                return self._once(http, url, headers, length)
+                return request(url, headers)
             except HTTPError as error:  # refused, reset, cut short, timed out
                 failure = _ConnectionFailed(type(error).__name__)
             except _HttpStatus as error:
@@ -556,11 +651,27 @@ class _Direct:
                 failure = error
             if delay is None:
                 break
-            log.info("ranged read failed (%s): retrying", failure)
+            log.info("blob request failed (%s): retrying", failure)
             if delay:
                 time.sleep(delay)
         assert failure is not None
         raise failure from None
+
+    @staticmethod
+    def _head(http: Any, url: str, headers: dict[str, str]) -> _Properties | None:
+        response = http.request("HEAD", url, headers=headers, redirect=False, retries=False)
+        status, found = int(response.status), response.headers
+        if status == 200:
+            modified = found.get("Last-Modified")
+            return _Properties(
+                int(found["Content-Length"]),
+                str(found["ETag"]),
+                parsedate_to_datetime(modified) if modified else None,
+            )
+        code = str(found.get("x-ms-error-code") or "")
+        if status == 404 and "container" not in code.lower():
+            return None
+        raise _HttpStatus(status, code)
 
     @staticmethod
     def _once(http: Any, url: str, headers: dict[str, str], length: int) -> bytes:
@@ -621,13 +732,12 @@ def _quiet_urllib3() -> None:
 class _Store:
     """One configured datastore and its (lazily created) container client."""
 
-    def __init__(self, config: DatastoreConfig) -> None:
+    def __init__(self, config: DatastoreConfig, tokens: TokenProvider) -> None:
         self.config = config
+        self._tokens = tokens
         self._client: ContainerClient | None = None
         self._lock = threading.Lock()
         self._sas: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
-        self._token: tuple[float, str] | None = None
-        self._token_lock = threading.Lock()  # one sign-in at a time (`az` may be slow)
 
     @property
     def account_url(self) -> str:
@@ -690,15 +800,8 @@ class _Store:
                     "account_name": _account_name(self.account_url),
                     "account_key": config.account_key,
                 }
-            else:
-                try:
-                    from azure.identity import DefaultAzureCredential
-                except ImportError:
-                    raise Unsupported(
-                        f"Datastore {config.name} has no credential, which needs azure-identity: "
-                        "pip install 'azureml-artifact-explorer[azure]', or give a sasToken."
-                    ) from None
-                credential = DefaultAzureCredential()
+            else:  # identity-based: the server's sign-in (`az login`, ...), its tokens cached
+                credential = self._tokens.sdk_credential()
             service = BlobServiceClient(self.account_url, credential=credential, **options)
         return service.get_container_client(config.container)
 
@@ -745,14 +848,10 @@ class _Store:
                 self._sas.popitem(last=False)
         return sas
 
-    def _bearer(self, credential: Any) -> dict[str, str]:
-        """`Authorization: Bearer` from the token credential, reused until near expiry."""
-        with self._token_lock:
-            held = self._token
-            if held is None or held[0] - time.time() <= RENEW_BEFORE_S:
-                token = credential.get_token(_STORAGE_SCOPE)
-                held = self._token = (float(token.expires_on), str(token.token))
-        return {"Authorization": f"Bearer {held[1]}"}
+    @staticmethod
+    def _bearer(credential: Any) -> dict[str, str]:
+        """`Authorization: Bearer` from the token credential (the TokenProvider's cache)."""
+        return {"Authorization": f"Bearer {credential.get_token(_STORAGE_SCOPE).token}"}
 
     @contextmanager
     def errors(self, uri: str, page_token: str | None = None) -> Iterator[None]:
@@ -794,9 +893,18 @@ class _Store:
             else:
                 made = NotFound(f"{uri} does not exist (moved or deleted?): refresh the view.", uri)
         elif isinstance(error, azure_errors.ClientAuthenticationError) or status in (401, 403):
+            if not secrets:  # a revoked or expired sign-in: Retry asks for a fresh token
+                self._tokens.forget()
             made = PermissionDenied(
                 f"Access to {self.title} ({self.account_url}, container {container}) was "
                 f"refused{f' ({code})' if code else ''}: {self._auth_advice()}",
+                uri,
+            )
+        elif isinstance(error, unreachable) and _untrusted_certificate(error):
+            made = Unavailable(
+                f"The TLS certificate of {self.account_url} ({self.title}) is not trusted: "
+                "behind a TLS-inspecting proxy, set REQUESTS_CA_BUNDLE to your organisation's "
+                "CA bundle, then retry.",
                 uri,
             )
         elif isinstance(error, unreachable):
@@ -839,14 +947,15 @@ class _Store:
 class _SignedUrlStore(_Store):
     """One blob behind a SAS URL that Azure ML handed out (artifact `contentUri`)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, tokens: TokenProvider) -> None:
         parts = urlsplit(url)
         path = parts.path.strip("/").split("/")
         host = parts.hostname or ""
         emulator = host in ("localhost", "127.0.0.1") or host.replace(".", "").isdigit()
         account = f"{parts.scheme}://{parts.netloc}" + (f"/{path[0]}" if emulator else "")
         container = path[1] if emulator and len(path) > 1 else path[0]
-        super().__init__(DatastoreConfig("artifacts", container, account, sas_token=parts.query))
+        config = DatastoreConfig("artifacts", container, account, sas_token=parts.query)
+        super().__init__(config, tokens)
         self._url = url
 
     @property
@@ -871,6 +980,12 @@ class _SignedUrlStore(_Store):
 
     def _auth_advice(self) -> str:
         return "the signed link Azure ML gave for it expired or was revoked: refresh and retry."
+
+
+def _untrusted_certificate(error: BaseException) -> bool:
+    """A failed TLS handshake, as the SDK (requests) or our own pooled reads report it."""
+    text = f"{error!r} {error}".lower()
+    return "ssl" in text and ("certificate" in text or "sslerror" in text)
 
 
 def _account_name(account_url: str) -> str:

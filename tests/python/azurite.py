@@ -4,11 +4,13 @@ that `make tools` installs in $TOOLS_DIR (default ~/.cache/aml-artifacts-explore
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ACCOUNT = "devstoreaccount1"
@@ -40,23 +42,67 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def account_url(port: int) -> str:
-    return f"http://127.0.0.1:{port}/{ACCOUNT}"
+def account_url(port: int, scheme: str = "http") -> str:
+    return f"{scheme}://127.0.0.1:{port}/{ACCOUNT}"
 
 
-def connection_string(port: int, key: str = ACCOUNT_KEY) -> str:
+def connection_string(port: int, key: str = ACCOUNT_KEY, scheme: str = "http") -> str:
     return (
-        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};"
-        f"BlobEndpoint={account_url(port)};"
+        f"DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT};AccountKey={key};"
+        f"BlobEndpoint={account_url(port, scheme)};"
     )
 
 
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """(cert.pem, key.pem) for 127.0.0.1, valid for a day: the CA bundle of the clients too."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
 @contextlib.contextmanager
-def azurite(location: Path) -> Iterator[str]:
+def azurite(location: Path, oauth_tls: tuple[Path, Path] | None = None) -> Iterator[str]:
     """Start Azurite on a free local port with its data in `location`; yield its connection
-    string; stop it on exit."""
+    string; stop it on exit. With `oauth_tls` (cert, key) it serves HTTPS and also accepts
+    Azure AD bearer tokens (`--oauth basic`: claims checked, signature not)."""
     port = free_port()
     location.mkdir(parents=True, exist_ok=True)
+    oauth = (
+        ["--oauth", "basic", "--cert", str(oauth_tls[0]), "--key", str(oauth_tls[1])]
+        if oauth_tls
+        else []
+    )
     log = (location / "azurite.log").open("wb")
     process = subprocess.Popen(
         [
@@ -71,6 +117,7 @@ def azurite(location: Path) -> Iterator[str]:
             "--skipApiVersionCheck",
             "--disableTelemetry",
             "--silent",
+            *oauth,
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -79,7 +126,7 @@ def azurite(location: Path) -> Iterator[str]:
     )
     try:
         _wait_for_port(port, process)
-        yield connection_string(port)
+        yield connection_string(port, scheme="https" if oauth_tls else "http")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 15)

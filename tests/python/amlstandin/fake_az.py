@@ -56,9 +56,20 @@ def _b64(data: bytes) -> str:
 
 
 def make_jwt(exp: int, audience: str = "", subject: str = "user@example.com") -> str:
-    """An unsigned-looking JWT (the stand-in reads its claims, like a gateway would)."""
+    """An unsigned-looking JWT (the stand-in reads its claims, like a gateway would; so does
+    Azurite's `--oauth basic`, which also wants an Azure AD issuer and `nbf`). No `tid`:
+    with one, azureml-core checks the subscription against ARM's subscription list, which the
+    stand-in does not serve (it serves the workspace's own REST endpoints)."""
     header = {"alg": "RS256", "typ": "JWT"}
-    claims = {"aud": audience, "exp": exp, "iat": int(time.time()), "sub": subject}
+    now = int(time.time())
+    claims = {
+        "aud": audience,
+        "iss": f"https://sts.windows.net/{TENANT}/",
+        "exp": exp,
+        "iat": now,
+        "nbf": min(now, exp) - 300,
+        "sub": subject,
+    }
     signature = _b64(b"stand-in-signature-" + str(exp).encode())
     return f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}.{signature}"
 
