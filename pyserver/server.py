@@ -39,7 +39,8 @@ class ArtifactServer(LanguageServer):
         self.catalog = Catalog()
         self.settings = Settings()
         # Previews run in worker processes (docs/security.md); spawned after `initialized`.
-        self.previews = PreviewPool()
+        # They get the server's Azure tokens with each request instead of signing in again.
+        self.previews = PreviewPool(tokens=self.catalog.tokens.snapshot)
 
     def opened_folders(self) -> list[Path]:
         folders = [to_fs_path(f.uri) for f in self.workspace.folders.values()]

@@ -29,9 +29,10 @@ class Catalog:
         self, settings: Settings | None = None, opened_folders: Sequence[Path] = ()
     ) -> None:
         self.local = LocalWorkspaces()
-        tokens = TokenProvider()  # one sign-in for workspaces and identity-based datastores
-        self.blob = BlobDatastores(tokens=tokens)
-        self.azureml = AzureMLWorkspaces(self.blob, tokens)
+        # One sign-in for workspaces and identity-based datastores.
+        self.tokens = TokenProvider()
+        self.blob = BlobDatastores(tokens=self.tokens)
+        self.azureml = AzureMLWorkspaces(self.blob, self.tokens)
         self.configure(settings or Settings(), opened_folders)
 
     def configure(self, settings: Settings, opened_folders: Sequence[Path] | None = None) -> None:

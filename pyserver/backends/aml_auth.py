@@ -71,6 +71,23 @@ class TokenProvider:
             held = self._tokens[scope] = (access.token, float(access.expires_on))
             return held
 
+    def snapshot(self) -> dict[str, tuple[str, float]]:
+        """The cached tokens still good for a while: handed to the preview workers, so a
+        worker never signs in on its own (`az` takes about a second per call)."""
+        with self._lock:
+            now = time.time()
+            return {
+                scope: held
+                for scope, held in self._tokens.items()
+                if held[1] - REFRESH_MARGIN_S > now
+            }
+
+    def adopt(self, tokens: dict[str, tuple[str, float]]) -> None:
+        """Take tokens the server already holds (see `snapshot`); any not given, or expired,
+        still come from this process's own credential."""
+        with self._lock:
+            self._tokens.update(tokens)
+
     def forget(self) -> None:
         """Drop cached tokens (after the service said one was expired or revoked)."""
         with self._lock:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,8 +149,12 @@ class PreviewPool:
     """Runs `service.preview` in worker processes. Thread-safe; starts lazily."""
 
     def __init__(
-        self, settings: Settings | None = None, opened_folders: Sequence[Path] = ()
+        self,
+        settings: Settings | None = None,
+        opened_folders: Sequence[Path] = (),
+        tokens: Callable[[], dict[str, tuple[str, float]]] | None = None,
     ) -> None:
+        self._tokens = tokens  # the server's Azure tokens, sent along with each preview
         self._lock = threading.Condition()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -294,6 +298,7 @@ class PreviewPool:
                     "uri": uri,
                     "maxBytes": budget.max_bytes,
                     "timeoutMs": budget.timeout_ms,
+                    "tokens": self._tokens() if self._tokens is not None else {},
                 }
             )
             deadline = time.monotonic() + (budget.timeout_ms + GRACE_MS) / 1000

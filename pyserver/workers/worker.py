@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             folders = [Path(folder) for folder in message.get("folders", [])]
             catalog.configure(Settings.from_json(message.get("settings")), folders)
         elif op == "preview":
+            catalog.tokens.adopt(_tokens(message.get("tokens")))
             reply = _preview(catalog, message)
             write_frame(frames_out, reply)
             if reply.get("retire"):
@@ -134,6 +135,17 @@ def _warm() -> None:
             importlib.import_module(name)
         except Exception as error:  # optional library missing, or a module being edited
             log.info("not preloaded: %s (%s: %s)", name, type(error).__name__, error)
+
+
+def _tokens(raw: Any) -> dict[str, tuple[str, float]]:
+    """The server's Azure tokens from a preview message (secrets: never logged)."""
+    if not isinstance(raw, dict):
+        return {}
+    return {
+        str(scope): (str(held[0]), float(held[1]))
+        for scope, held in raw.items()
+        if isinstance(held, (list, tuple)) and len(held) == 2
+    }
 
 
 def _preview(catalog: Any, message: dict[str, Any]) -> dict[str, Any]:

@@ -701,8 +701,10 @@ async def test_server_browses_the_workspace_and_previews_remote_hdf5_in_a_worker
         {"uri": f"{runs['items'][1]['uri']}/outputs/artifacts/paths/outputs"},
     )
     uri = outputs["items"][0]["uri"]
+    signed_in = len(aml.az.calls())
     preview = await request(lsp, "artifacts/preview", {"uri": uri})
     assert preview["kind"] == "hdf5" and 0 < preview["networkBytes"] <= 2 << 20
+    assert len(aml.az.calls()) == signed_in  # the worker used the server's token, no `az`
     before = len(aml.standin.calls("runs:query"))
     await request(lsp, "artifacts/children", {"uri": f"{WS_URI}/experiments/train"})
     assert len(aml.standin.calls("runs:query")) == before  # cached
