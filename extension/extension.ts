@@ -61,7 +61,7 @@ export function activate(context: vscode.ExtensionContext): void {
     registerAddLocalWorkspaceCommand(),
     registerServerCommands(server, log),
     registerRunFilterCommands(explorer, filters, view),
-    registerSignInCommands(explorer),
+    registerSignInCommands(explorer, server),
   );
   void server.start();
   // Not awaited: activating the Python extension must not delay this one.

@@ -18,6 +18,7 @@ CHILDREN = "artifacts/children"
 PREVIEW = "artifacts/preview"
 DOWNLOAD = "artifacts/download"
 DID_CHANGE_ROOTS = "artifacts/didChangeRoots"
+SIGN_IN = "artifacts/signIn"
 
 Policy = Literal["ask", "skip", "overwrite"]
 DOWNLOAD_POLICIES: tuple[Policy, ...] = ("ask", "skip", "overwrite")
@@ -154,6 +155,40 @@ class DownloadParams:
             policy,
             raw.get("asWorkspace") is True,
         )
+
+
+SIGN_IN_METHODS = ("browser",)
+SIGN_IN_TIMEOUT_MS = (300_000, 1_000, 900_000)  # default, minimum, maximum
+
+
+@dataclass(frozen=True)
+class SignInParams:
+    """`{method: "browser", tenantId?, uri?, timeoutMs?}`: `uri` is the node the user signed
+    in from (its workspace's config.json may name the tenant)."""
+
+    method: str
+    tenant_id: str | None
+    uri: str | None
+    timeout_ms: int
+
+    @classmethod
+    def parse(cls, params: Any) -> SignInParams:
+        raw = as_dict(params)
+        method = raw.get("method")
+        if method not in SIGN_IN_METHODS:
+            raise InvalidParams(
+                f"method must be one of {', '.join(SIGN_IN_METHODS)}, got {method!r} "
+                "(the Azure CLI signs in with `az login` in a terminal)."
+            )
+        tenant = raw.get("tenantId")
+        if tenant is not None and (not isinstance(tenant, str) or not tenant.strip()):
+            raise InvalidParams("tenantId must be a tenant ID or domain name.")
+        uri = raw.get("uri")
+        if uri is not None and not isinstance(uri, str):
+            raise InvalidParams("uri must be the URI of a node (see docs/uris.md).")
+        default, low, high = SIGN_IN_TIMEOUT_MS
+        timeout = max(low, _bounded(raw, "timeoutMs", default, high))
+        return cls(method, tenant.strip() if tenant else None, uri or None, timeout)
 
 
 def _uri(raw: dict[str, Any]) -> str:

@@ -230,6 +230,38 @@ async def hover_artifact(ls: ArtifactServer, params: types.HoverParams) -> types
     )
 
 
+SIGN_IN_CANCEL_GRACE_S = 2.0
+
+
+@server.feature(protocol.SIGN_IN)
+async def sign_in(ls: ArtifactServer, params: Any) -> dict[str, Any]:
+    """A browser sign-in the user asked for (docs/protocol.md): its credential comes first from
+    then on, and every workspace is checked again. `$/cancelRequest` ends the wait at once."""
+    from .backends.browser_sign_in import BrowserSignIn, workspace_tenant
+
+    def prepare() -> BrowserSignIn:
+        request = protocol.SignInParams.parse(params)
+        tenant = request.tenant_id or workspace_tenant(ls.catalog.azureml, request.uri)
+        return BrowserSignIn(ls.catalog.tokens, tenant, request.timeout_ms / 1000)
+
+    attempt = await _call(prepare)
+
+    def run() -> dict[str, Any]:
+        result = attempt.run()
+        ls.catalog.refresh()  # workspace checks and listings made without this sign-in
+        return result
+
+    work = asyncio.ensure_future(_call(run))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.to_thread(attempt.cancel)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(work), SIGN_IN_CANCEL_GRACE_S)
+        work.add_done_callback(_ignore_outcome)
+        raise
+
+
 class _ProgressReporter:
     """Work-done progress for one download, fed from the transfer thread and throttled."""
 

@@ -114,6 +114,22 @@ export interface Requests {
     },
     DownloadResult,
   ];
+  'artifacts/signIn': [SignInParams, SignInResult];
+}
+
+/** `artifacts/signIn`: only on the user's request; the browser opens where the server runs. */
+export interface SignInParams {
+  method: 'browser';
+  tenantId?: string; // else the workspace's config.json `tenant_id`, else "organizations"
+  uri?: string; // the node signed in from
+  timeoutMs?: number; // time to finish in the browser (default 5 minutes)
+}
+
+export interface SignInResult {
+  method: 'browser';
+  account: string;
+  tenantId: string;
+  authority: string;
 }
 
 export type RequestMethod = keyof Requests;

@@ -3,6 +3,8 @@ variables, `az login`, managed identity), with tokens cached until shortly befor
 expire, handed to azureml-core as its `TokenAuthentication` and to the blob client of every
 datastore without a secret of its own (one sign-in, one token cache for a whole server).
 
+The last resort, an interactive browser sign-in the user asks for, is in browser_sign_in.py.
+
 azure-identity and azureml are imported only when a workspace is first used. Tokens are
 never logged."""
 
@@ -18,6 +20,7 @@ from ..errors import ArtifactError, PermissionDenied, Unsupported
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
+
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +41,15 @@ class NotSignedIn(PermissionDenied):
 
 
 class TokenProvider:
-    """Bearer tokens per scope from one azure-identity credential, cached. Thread-safe."""
+    """Bearer tokens per scope from one azure-identity credential, cached. Thread-safe.
+
+    `sign_in_first(credential)` puts a credential the user signed in with (the browser) before
+    the others: tokens are then asked of it first, the others when it has none to give."""
 
     def __init__(self, credential: TokenCredential | None = None) -> None:
-        self._credential = credential
+        self._credential = credential  # the usual chain (default_credential() when not given)
+        self._first: TokenCredential | None = None  # a sign-in the user asked for
+        self._chain: TokenCredential | None = None  # _first, then _credential
         self._tokens: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
         self.requests = 0  # tokens asked of the credential (tests, diagnostics)
@@ -50,7 +58,22 @@ class TokenProvider:
     def credential(self) -> TokenCredential:
         if self._credential is None:
             self._credential = default_credential()
-        return self._credential
+        if self._first is None:
+            return self._credential
+        if self._chain is None:
+            from azure.identity import ChainedTokenCredential
+
+            self._chain = ChainedTokenCredential(self._first, self._credential)
+        return self._chain
+
+    def sign_in_first(self, credential: TokenCredential) -> None:
+        """Ask `credential` first from now on (in memory, for this process's life), and drop
+        the tokens cached from the others. Waits for a token request in flight: none is ever
+        answered from a credential swapped out under it."""
+        with self._lock:
+            self._first = credential
+            self._chain = None
+            self._tokens.clear()
 
     def token(self, scope: str) -> str:
         return self.access(scope)[0]
@@ -72,15 +95,19 @@ class TokenProvider:
             return held
 
     def snapshot(self) -> dict[str, tuple[str, float]]:
-        """The cached tokens still good for a while: handed to the preview workers, so a
-        worker never signs in on its own (`az` takes about a second per call)."""
+        """A good token for every scope asked so far (renewed when near expiry; a scope
+        whose renewal fails is left out): handed to the preview workers, so that a worker
+        never signs in on its own (`az` takes about a second, a browser sign-in exists only
+        in the server)."""
         with self._lock:
-            now = time.time()
-            return {
-                scope: held
-                for scope, held in self._tokens.items()
-                if held[1] - REFRESH_MARGIN_S > now
-            }
+            scopes = list(self._tokens)
+        held: dict[str, tuple[str, float]] = {}
+        for scope in scopes:
+            try:
+                held[scope] = self.access(scope)
+            except ArtifactError:
+                continue
+        return held
 
     def adopt(self, tokens: dict[str, tuple[str, float]]) -> None:
         """Take tokens the server already holds (see `snapshot`); any not given, or expired,

@@ -730,3 +730,21 @@ def test_no_token_or_signed_link_is_logged(
     assert caplog.records  # something was logged, and nothing secret
     assert "eyJ" not in caplog.text  # a JWT
     assert not re.search(r"sig=(?!\*\*\*)", caplog.text)  # a SAS signature
+
+
+def test_token_snapshot_for_workers_renews_tokens_near_expiry(aml: AmlEnvironment) -> None:
+    from pyserver.backends.aml_auth import TokenProvider
+
+    tokens = TokenProvider()
+    scope = "https://storage.azure.com/.default"
+    aml.az.set(expires_in=3600)
+    token = tokens.token(scope)
+    calls = len(aml.az.calls())
+    assert tokens.snapshot()[scope][0] == token and len(aml.az.calls()) == calls  # cached
+    aml.az.set(expires_in=120)  # inside the 5-minute margin: renewed for the worker
+    tokens.forget()
+    tokens.token(scope)
+    renewed = tokens.snapshot()
+    assert scope in renewed and len(aml.az.calls()) == calls + 2
+    aml.az.set(mode="logged-out")
+    assert tokens.snapshot() == {}  # a renewal that fails is left out, not raised
