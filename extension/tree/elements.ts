@@ -50,11 +50,11 @@ export function actionLabel(action: ErrorAction, node: ArtifactNode): string {
   }
   switch (node.errorKind) {
     case 'expired':
-      return 'Sign in again (az login)';
+      return 'Sign in again…';
     case 'forbidden':
-      return 'Sign in with another account (az login)';
+      return 'Sign in with another account…';
     default:
-      return 'Sign in (az login)';
+      return 'Sign in…';
   }
 }
 

@@ -118,11 +118,11 @@ describe('errorActions', () => {
     assert.deepEqual(errorActions(ws({ hasChildren: true })), []);
   });
   it('labels the sign-in by what went wrong', () => {
-    assert.equal(actionLabel('signIn', ws({ error: 'x', errorKind: 'notSignedIn' })), 'Sign in (az login)');
-    assert.equal(actionLabel('signIn', ws({ error: 'x', errorKind: 'expired' })), 'Sign in again (az login)');
+    assert.equal(actionLabel('signIn', ws({ error: 'x', errorKind: 'notSignedIn' })), 'Sign in…');
+    assert.equal(actionLabel('signIn', ws({ error: 'x', errorKind: 'expired' })), 'Sign in again…');
     assert.equal(
       actionLabel('signIn', ws({ error: 'x', errorKind: 'forbidden' })),
-      'Sign in with another account (az login)',
+      'Sign in with another account…',
     );
     assert.equal(actionLabel('retry', ws({ error: 'x', errorKind: 'forbidden' })), 'Retry');
   });
