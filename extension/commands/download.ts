@@ -1,8 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import * as vscode from 'vscode';
 import {
   type DownloadTarget,
+  includesFolder,
+  isLocalWorkspaceJson,
   nameFromUri,
   uriInputProblem,
   WORKSPACE_KINDS,
@@ -90,7 +93,7 @@ export function registerDownloadToWorkspaceCommand(
 }
 
 async function chooseWorkspaceFolder(): Promise<string | undefined> {
-  const choices = workspaceChoices(readSettings().localWorkspaces);
+  const choices = workspaceChoices(readSettings().localWorkspaces, await openedWorkspaces());
   let folder: string | undefined;
   if (choices.length > 1) {
     const picked = await vscode.window.showQuickPick(choices, {
@@ -115,12 +118,35 @@ async function chooseWorkspaceFolder(): Promise<string | undefined> {
   return folder;
 }
 
-/** After a download into a local workspace: offer to show it in the explorer. */
+/** The opened folders (local ones) that are local workspaces: the explorer shows them. */
+async function openedWorkspaces(): Promise<string[]> {
+  const folders = openedFolders();
+  const found = await Promise.all(
+    folders.map(async (folder) => {
+      try {
+        return isLocalWorkspaceJson(await readFile(join(folder, 'workspace.json'), 'utf8'));
+      } catch {
+        return false;
+      }
+    }),
+  );
+  return folders.filter((_, index) => found[index]);
+}
+
+function openedFolders(): string[] {
+  return (vscode.workspace.workspaceFolders ?? [])
+    .filter((folder) => folder.uri.scheme === 'file')
+    .map((folder) => folder.uri.fsPath);
+}
+
+/** After a download into a local workspace: offer to show it in the explorer, or refresh the
+ * explorer when it shows it already (configured, or an opened folder: the download made it a
+ * local workspace if it was not one). */
 async function offerWorkspace(name: string, result: DownloadResult, root: string): Promise<void> {
   const workspace = result.workspace ?? root;
   const summary = workspaceSummary(name, result);
   const failures = result.failures ?? [];
-  const shown = readSettings().localWorkspaces.includes(workspace);
+  const shown = includesFolder([...readSettings().localWorkspaces, ...openedFolders()], workspace);
   if (shown) {
     await vscode.commands.executeCommand('amlArtifacts.refresh');
   }

@@ -56,10 +56,38 @@ export interface WorkspaceChoice {
   folder?: string; // undefined: "choose a folder"
 }
 
-/** The configured local workspaces, then "Choose a folder…". */
-export function workspaceChoices(configured: readonly string[]): WorkspaceChoice[] {
-  const folders = configured.map((folder) => {
-    const name = folder.replace(/[/\\]+$/, '').split(/[/\\]/).pop() ?? '';
+/** `workspace.json`'s `format` in a local workspace (docs/local-workspace.md). */
+export const LOCAL_WORKSPACE_FORMAT = 'aml-artifacts/local-workspace';
+
+/** Whether the text of a `workspace.json` is a local workspace's (as the server decides
+ * whether an opened folder is shown as one). */
+export function isLocalWorkspaceJson(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null && (value as { format?: unknown }).format === LOCAL_WORKSPACE_FORMAT;
+  } catch {
+    return false;
+  }
+}
+
+const folderKey = (folder: string): string => folder.replace(/[/\\]+$/, '') || folder;
+
+/** Whether `folder` is one of `folders` (a trailing separator does not count). */
+export function includesFolder(folders: readonly string[], folder: string): boolean {
+  return folders.some((existing) => folderKey(existing) === folderKey(folder));
+}
+
+/** The local workspaces the explorer shows — the configured ones, then the opened folders
+ * that are local workspaces — then "Choose a folder…". */
+export function workspaceChoices(configured: readonly string[], opened: readonly string[] = []): WorkspaceChoice[] {
+  const listed: string[] = [];
+  for (const folder of [...configured, ...opened]) {
+    if (!includesFolder(listed, folder)) {
+      listed.push(folder);
+    }
+  }
+  const folders = listed.map((folder) => {
+    const name = folderKey(folder).split(/[/\\]/).pop() ?? '';
     return { label: name === '' ? folder : name, description: folder, folder };
   });
   return [...folders, { label: '$(folder-opened) Choose a folder…', description: 'a new, empty or local workspace folder' }];

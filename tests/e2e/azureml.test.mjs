@@ -6,8 +6,9 @@
 //                 first training → outputs and hover data.h5: the tooltip is its HDF5 preview,
 //                 read with ranged requests from blob storage.
 //   sign-in       the stand-in `az` starts logged out: ws-main shows "Not signed in" with
-//                 "Sign in (az login)" and "Retry" under it; Sign in runs `az login` in a VS
-//                 Code terminal (the stand-in `az` logs in), Retry then lists Experiments.
+//                 "Sign in…" and "Retry" under it; Sign in offers the Azure CLI or a browser:
+//                 the Azure CLI runs `az login` in a VS Code terminal (the stand-in `az` logs
+//                 in), Retry then lists Experiments.
 //                 Then Filter Runs… on experiment `many` (status Failed): the row shows the
 //                 filter and lists only failed runs; Clear Filter lists them all again.
 //
@@ -15,72 +16,10 @@
 
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import path from 'node:path';
 import {
-  T, REPO, PYTHON_BIN, makeTemp, withVSCode, openArtifactsView, row, expand, hoverTooltip, waitFor, sleep,
+  T, makeTemp, startStandin, withStandinVSCode, openArtifactsView, row, expand, hoverTooltip, waitFor, sleep,
 } from './harness.mjs';
-
-/** Start the stand-in environment; resolves to { env, workspace, az, stop() }. */
-async function startStandin(dirs, extraArgs = []) {
-  const folder = path.join(dirs.root, 'aml');
-  const envFile = path.join(dirs.root, 'aml-env.json');
-  const log = fs.openSync(path.join(dirs.root, 'amlstandin.log'), 'a');
-  const proc = spawn(PYTHON_BIN, ['-m', 'amlstandin', '--folder', folder, '--env-file', envFile, ...extraArgs], {
-    cwd: path.join(REPO, 'tests', 'python'),
-    stdio: ['pipe', log, log],
-    detached: true,
-  });
-  fs.closeSync(log);
-  let exited = false;
-  proc.on('exit', () => (exited = true));
-  const stop = async () => {
-    if (exited) return;
-    proc.stdin.end();
-    const gone = await waitFor(() => exited, { timeout: 15_000, what: 'the stand-in to stop' }).catch(() => false);
-    if (!gone) {
-      try { process.kill(-proc.pid, 'SIGKILL'); } catch { /* gone */ }
-    }
-  };
-  try {
-    await waitFor(() => exited || fs.existsSync(envFile), { timeout: T.server, what: 'the stand-in environment' });
-    if (exited) throw new Error(`the stand-in exited: ${fs.readFileSync(path.join(dirs.root, 'amlstandin.log'), 'utf8')}`);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  const { env, workspace, az } = JSON.parse(fs.readFileSync(envFile, 'utf8'));
-  return { env, workspace, az, stop };
-}
-
-/**
- * Run `body(ctx)` in VS Code with amlArtifacts.workspaces naming the stand-in workspace and
- * the process environment pointing at the stand-ins; restores the environment afterwards.
- */
-async function withStandinVSCode(name, standin, dirs, body) {
-  const saved = { ...process.env };
-  try {
-    // What the server needs to reach the stand-ins (code-server passes its environment on).
-    // The proxy variables stay out: the Python tests check that nothing leaves the machine.
-    for (const [key, value] of Object.entries(standin.env)) {
-      if (!/proxy/i.test(key) && key !== 'HOME') process.env[key] = value;
-    }
-    // VS Code gives the extension host the PATH of a login shell (it resolves the shell
-    // environment), so the stand-in `az` goes first on PATH through this test's own HOME
-    // (terminals read it too).
-    const azBin = standin.env.PATH.split(':')[0];
-    const profile = `export PATH="${azBin}:$PATH"\n`;
-    for (const file of ['.profile', '.bashrc', '.zshenv']) fs.writeFileSync(path.join(dirs.home, file), profile);
-    const project = path.join(dirs.root, 'project');
-    fs.mkdirSync(project);
-    const settings = { 'amlArtifacts.workspaces': [standin.workspace], 'amlArtifacts.localWorkspaces': [] };
-    await withVSCode({ test: name, folder: project, settings, dirs }, body);
-  } finally {
-    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
-    Object.assign(process.env, saved);
-  }
-}
 
 test('remote-hover: a run output in an Azure ML workspace previews as HDF5', { timeout: T.test }, async () => {
   const dirs = await makeTemp('azureml');
@@ -120,19 +59,22 @@ test('sign-in: a signed-out workspace offers Sign in and Retry, then lists its e
       await openArtifactsView(ctx);
       const workspace = row(page, standin.workspace.name).first();
       await workspace.waitFor({ timeout: T.server });
-      const signIn = row(page, 'Sign in (az login)').first();
+      const signIn = row(page, 'Sign in…').first();
       await signIn.waitFor({ timeout: T.server });
       await row(page, 'Retry').first().waitFor();
       assert.match(await workspace.innerText(), /Not signed in/);
       await ctx.step('signed-out');
       await signIn.click();
+      const cli = page.locator('.quick-input-widget').getByRole('option', { name: /Sign in with the Azure CLI \(az login\)/ });
+      await cli.waitFor();
+      await cli.click();
       // The terminal runs the stand-in `az login`, which signs in.
       await waitFor(() => logins().length > 0, { timeout: T.server, what: '`az login` to run in a terminal' });
       await ctx.step('signed-in');
       await row(page, 'Retry').first().click();
       await expand(page, standin.workspace.name);
       await row(page, 'Experiments').first().waitFor({ timeout: T.server });
-      assert.equal(await row(page, 'Sign in (az login)').count(), 0);
+      assert.equal(await row(page, 'Sign in…').count(), 0);
       await ctx.step('retried');
 
       // Filter Runs… from the experiment's context menu: status Failed, no tag.

@@ -175,6 +175,7 @@ export function serverPids(home) {
 
 function killEverything(entry, signal = 'SIGKILL') {
   killGroup(entry.pgid, signal);
+  if (!entry.home) return; // a helper service: its process group is all there is
   for (const pid of pidsWithHome(entry.home)) {
     try {
       process.kill(pid, signal);
@@ -187,12 +188,14 @@ function killEverything(entry, signal = 'SIGKILL') {
 const temps = new Set(); // temp roots not yet removed
 
 process.on('exit', () => {
-  for (const e of live) killEverything(e);
+  // A helper service gets SIGTERM: it then stops what it started itself (Azurite runs in a
+  // process group of its own) after this process is gone.
+  for (const e of live) killEverything(e, e.home ? 'SIGKILL' : 'SIGTERM');
   if (!process.env.E2E_KEEP) for (const t of temps) fs.rmSync(t, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
-    for (const e of live) killEverything(e);
+    for (const e of live) killEverything(e, e.home ? 'SIGKILL' : 'SIGTERM');
     process.exit(130);
   });
 }
@@ -406,6 +409,10 @@ async function saveLogs(ctx) {
   await fsp.rm(dest, { recursive: true, force: true });
   await fsp.mkdir(dest, { recursive: true });
   await fsp.copyFile(ctx.logFile, path.join(dest, 'code-server.log')).catch(() => {});
+  // Helper services' logs (amlstandin.log, blobstore.log) sit beside it.
+  for (const name of fs.readdirSync(ctx.dirs.root).filter((n) => n.endsWith('.log') && n !== 'code-server.log')) {
+    await fsp.copyFile(path.join(ctx.dirs.root, name), path.join(dest, name)).catch(() => {});
+  }
   const logs = path.join(ctx.dirs.userData, 'logs');
   if (fs.existsSync(logs)) await fsp.cp(logs, path.join(dest, 'vscode-logs'), { recursive: true }).catch(() => {});
   console.error(`logs saved in ${dest}`);
@@ -447,6 +454,17 @@ export async function expand(page, label, { timeout = T.server } = {}) {
   return r;
 }
 
+/** Collapse a row when expanded; resolves once it is collapsed. */
+export async function collapse(page, label, { timeout = T.ui } = {}) {
+  const r = row(page, label).first();
+  await r.waitFor({ timeout });
+  if ((await r.getAttribute('aria-expanded')) === 'true') {
+    await r.click();
+    await waitFor(async () => (await r.getAttribute('aria-expanded')) === 'false', { timeout, what: `row ${label} to collapse` });
+  }
+  return r;
+}
+
 /** Hover a row and wait for its tooltip (`.workbench-hover`) to contain `text`. */
 export async function hoverTooltip(page, rowLocator, text, { timeout = T.server } = {}) {
   const hover = page.locator('.workbench-hover').filter({ hasText: text });
@@ -472,3 +490,182 @@ export async function toasts(page) {
   return page.locator('.notifications-toasts .notification-toast').allInnerTexts();
 }
 
+/** The quick input widget (command palette, input boxes, quick picks, the simple file dialog). */
+export function quickInput(page) {
+  return page.locator('.quick-input-widget');
+}
+
+/** Run a command from the command palette (F1) by its title, e.g. 'Download Artifact URI…'. */
+export async function runCommand(page, title) {
+  const widget = quickInput(page);
+  await page.keyboard.press('F1');
+  const input = widget.locator('input').first();
+  await input.waitFor();
+  await input.fill(`>${title}`);
+  const option = widget.getByRole('option', { name: new RegExp(escapeRegExp(title)) }).first();
+  await option.waitFor();
+  await option.click();
+}
+
+/** The value of `input` once it has not changed for `ms`. */
+async function settledValue(input, ms = 500) {
+  let last = await input.inputValue();
+  let since = Date.now();
+  const end = Date.now() + T.ui;
+  while (Date.now() < end) {
+    await sleep(100);
+    const value = await input.inputValue();
+    if (value !== last) {
+      last = value;
+      since = Date.now();
+    } else if (Date.now() - since >= ms) {
+      return value;
+    }
+  }
+  throw new Error(`the input kept changing for ${T.ui} ms (last: ${last})`);
+}
+
+/**
+ * Answer a folder dialog. In code-server the workspace is remote, so VS Code shows its own
+ * "simple" file dialog (a quick input with a path box and an OK button labelled `okLabel`)
+ * for vscode.window.showOpenDialog: type `folder` and press the OK button.
+ */
+export async function chooseFolder(page, folder, okLabel) {
+  const widget = quickInput(page);
+  const ok = widget.getByRole('button', { name: okLabel });
+  await ok.waitFor();
+  const input = widget.locator('input').first();
+  const value = folder.endsWith('/') ? folder : `${folder}/`;
+  // The dialog opens with the previous quick input's text, then moves to its default folder
+  // (listing it, `..` first) in steps: typing before it has settled is overwritten.
+  await widget.getByRole('option', { name: '..' }).first().waitFor();
+  await settledValue(input);
+  for (let attempt = 1; ; attempt++) {
+    await input.fill(value);
+    if ((await settledValue(input)) === value) break;
+    if (attempt === 3) throw new Error(`the folder dialog does not keep ${value}: ${await input.inputValue()}`);
+  }
+  await ok.click();
+  await widget.waitFor({ state: 'hidden' });
+}
+
+/** A notification toast whose text matches `text`. */
+export function toast(page, text) {
+  return page.locator('.notifications-toasts .notification-toast').filter({ hasText: text });
+}
+
+/** A button of the modal dialog (vscode.window.show*Message with `modal: true`). */
+export function dialogButton(page, name) {
+  return page.locator('.monaco-dialog-box').getByRole('button', { name });
+}
+
+/** Dismiss every notification (so the next step's toasts are its own). */
+export async function clearNotifications(page) {
+  await runCommand(page, 'Clear All Notifications');
+  await waitFor(async () => (await toasts(page)).length === 0, { what: 'the notifications to clear' });
+}
+
+// ---------------------------------------------------------------------------------------
+// Helper services: the Azure ML stand-in, a blob store. Each runs in its own process group,
+// writes `envFile` once it serves, and serves until its standard input closes.
+
+/**
+ * Start `cmd args` (stdout and stderr to `log`), wait until it has written `envFile`, and
+ * resolve to { info: <envFile's JSON>, stop() }. The exit hook stops it if the test dies.
+ */
+export async function startHelper({ cmd, args, cwd = REPO, env = process.env, envFile, log, timeout = T.server }) {
+  const fd = fs.openSync(log, 'a');
+  const proc = spawn(cmd, args, { cwd, env, stdio: ['pipe', fd, fd], detached: true });
+  fs.closeSync(fd);
+  const entry = { pgid: proc.pid, home: null };
+  live.add(entry);
+  let exited = false;
+  proc.on('exit', () => (exited = true));
+  const stop = async () => {
+    if (!exited) {
+      proc.stdin.end();
+      const gone = await waitFor(() => exited, { timeout: 15_000, what: `${path.basename(log)} to stop` }).catch(() => false);
+      if (!gone) killGroup(entry.pgid, 'SIGKILL');
+    }
+    live.delete(entry);
+  };
+  try {
+    await waitFor(() => exited || fs.existsSync(envFile), { timeout, what: `${path.basename(cmd)} to write ${envFile}` });
+    if (exited) throw new Error(`${cmd} ${args.join(' ')} exited at start:\n${tail(log)}`);
+    return { info: JSON.parse(fs.readFileSync(envFile, 'utf8')), stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/**
+ * The Azure ML stand-in (tests/python/amlstandin: the real azureml-core talks to a local
+ * stand-in service, the stand-in `az` signs in, Azurite holds the bytes); resolves to
+ * { env, workspace, az, folder, stop() }.
+ */
+export async function startStandin(dirs, extraArgs = []) {
+  const folder = path.join(dirs.root, 'aml');
+  const envFile = path.join(dirs.root, 'aml-env.json');
+  const { info, stop } = await startHelper({
+    cmd: PYTHON_BIN,
+    args: ['-m', 'amlstandin', '--folder', folder, '--env-file', envFile, ...extraArgs],
+    cwd: path.join(REPO, 'tests', 'python'),
+    envFile,
+    log: path.join(dirs.root, 'amlstandin.log'),
+  });
+  const { env, workspace, az } = info;
+  return { env, workspace, az, folder, stop };
+}
+
+/**
+ * Run `body(ctx)` in VS Code with amlArtifacts.workspaces naming the stand-in workspace and
+ * the process environment pointing at the stand-ins; restores the environment afterwards.
+ */
+export async function withStandinVSCode(name, standin, dirs, body) {
+  const saved = { ...process.env };
+  try {
+    // What the server needs to reach the stand-ins (code-server passes its environment on).
+    // The proxy variables stay out: the Python tests check that nothing leaves the machine.
+    for (const [key, value] of Object.entries(standin.env)) {
+      if (!/proxy/i.test(key) && key !== 'HOME') process.env[key] = value;
+    }
+    // VS Code gives the extension host the PATH of a login shell (it resolves the shell
+    // environment), so the stand-in `az` goes first on PATH through this test's own HOME
+    // (terminals read it too).
+    const azBin = standin.env.PATH.split(':')[0];
+    const profile = `export PATH="${azBin}:$PATH"\n`;
+    for (const file of ['.profile', '.bashrc', '.zshenv']) fs.writeFileSync(path.join(dirs.home, file), profile);
+    const project = path.join(dirs.root, 'project');
+    fs.mkdirSync(project, { recursive: true });
+    const settings = { 'amlArtifacts.workspaces': [standin.workspace], 'amlArtifacts.localWorkspaces': [] };
+    await withVSCode({ test: name, folder: project, settings, dirs }, body);
+  } finally {
+    for (const key of Object.keys(process.env)) if (!(key in saved)) delete process.env[key];
+    Object.assign(process.env, saved);
+  }
+}
+
+/**
+ * A blob store for download tests (tests/e2e/blobstore.py): Azurite with `blobs` (blob name
+ * → local file) in `container`, and a TCP proxy in front of it limited to `rate` bytes/s.
+ * Resolves to { connectionString, slowConnectionString (through the proxy), container,
+ * stats() → {bytesDown, connections} forwarded by the proxy so far, stop() }.
+ */
+export async function startBlobStore(dirs, { container, rate, blobs }) {
+  const envFile = path.join(dirs.root, 'blobstore.json');
+  const { info, stop } = await startHelper({
+    cmd: PYTHON_BIN,
+    args: [
+      path.join(REPO, 'tests', 'e2e', 'blobstore.py'),
+      '--folder', path.join(dirs.root, 'blobstore'), '--env-file', envFile, '--container', container,
+      '--rate', String(rate), ...Object.entries(blobs).map(([name, file]) => `${name}=${file}`),
+    ],
+    env: { ...process.env, PYTHONPATH: path.join(REPO, 'tests', 'python') },
+    envFile,
+    log: path.join(dirs.root, 'blobstore.log'),
+  });
+  const stats = () => JSON.parse(fs.readFileSync(`${envFile}.stats`, 'utf8'));
+  await waitFor(() => fs.existsSync(`${envFile}.stats`), { what: 'the blob store statistics' });
+  return { ...info, stats, stop };
+}

@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
+  includesFolder,
+  isLocalWorkspaceJson,
   nameFromUri,
   uriInputProblem,
   WORKSPACE_KINDS,
@@ -65,6 +67,37 @@ describe('workspaceChoices', () => {
       ],
     );
     assert.equal(workspaceChoices([]).length, 1);
+  });
+  it('adds the opened folders that are local workspaces, each folder once', () => {
+    const choices = workspaceChoices(['/data/mirror/'], ['/data/mirror', '/home/me/project', '/home/me/project/']);
+    assert.deepEqual(
+      choices.map((choice) => [choice.label, choice.folder]),
+      [
+        ['mirror', '/data/mirror/'],
+        ['project', '/home/me/project'],
+        ['$(folder-opened) Choose a folder…', undefined],
+      ],
+    );
+    assert.equal(workspaceChoices([], ['/'])[0]?.label, '/');
+  });
+});
+
+describe('includesFolder', () => {
+  it('ignores trailing separators', () => {
+    assert.ok(includesFolder(['/data/mirror/'], '/data/mirror'));
+    assert.ok(includesFolder(['C:\\ws'], 'C:\\ws\\'));
+    assert.ok(!includesFolder(['/data/mirror'], '/data/mirror2'));
+    assert.ok(!includesFolder([], '/'));
+  });
+});
+
+describe('isLocalWorkspaceJson', () => {
+  it('is true for the local workspace format only', () => {
+    assert.ok(isLocalWorkspaceJson('{"format": "aml-artifacts/local-workspace", "formatVersion": 1, "name": "demo"}'));
+    assert.ok(!isLocalWorkspaceJson('{"name": "some other tool"}'));
+    assert.ok(!isLocalWorkspaceJson('["aml-artifacts/local-workspace"]'));
+    assert.ok(!isLocalWorkspaceJson('null'));
+    assert.ok(!isLocalWorkspaceJson('{not json'));
   });
 });
 
