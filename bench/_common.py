@@ -170,3 +170,31 @@ def write_local_workspace(folder: Path, name: str = "bench") -> Path:
         json.dumps({"format": "aml-artifacts/local-workspace", "formatVersion": 1, "name": name})
     )
     return folder
+
+
+def find_process(*needles: str) -> int | None:
+    """The pid of a process whose command line holds every needle as a whole argument
+    (Linux: /proc); None when there is none or no /proc."""
+    wanted = [needle.encode() for needle in needles]
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                arguments = Path(entry.path, "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if all(needle in arguments for needle in wanted):
+                return int(entry.name)
+    return None
+
+
+def process_cpu_s(pid: int | None) -> float | None:
+    """CPU seconds (user + system) process `pid` has used so far (Linux: /proc), else None."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -6,9 +6,10 @@ download of thousands of small run outputs needs.
   environment's proxy settings — `HTTPS_PROXY`, `NO_PROXY`, ... as requests reads them — and
   CA bundle — `REQUESTS_CA_BUNDLE`, else certifi's), not one client per file.
 - Opening is the first ranged GET (`FIRST_BYTES`): it gives the size (`Content-Range`), the
-  ETag and the blob's Content-MD5 (`x-ms-blob-content-md5`) and the first bytes, so a small
-  file costs one request and no properties (HEAD) request. Later reads are ranged GETs pinned
-  to that ETag (`If-Match`): a blob replaced meanwhile fails instead of mixing versions.
+  ETag, the blob's Content-MD5 (`x-ms-blob-content-md5`), its Last-Modified and the first
+  bytes, so a small file costs one request and no properties (HEAD) request. Later reads are
+  ranged GETs pinned to that ETag (`If-Match`): a blob replaced meanwhile fails instead of
+  mixing versions.
 - The URL holds a secret (its SAS): it never appears in a message or a log line (urllib3
   logs URLs at DEBUG: kept at INFO or above)."""
 
@@ -19,6 +20,7 @@ import binascii
 import logging
 import re
 import threading
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..errors import ArtifactError, CorruptArtifact, NotFound, PermissionDenied, Unavailable
@@ -84,13 +86,21 @@ class SignedUrlReader:
     """Random access to the blob behind a signed URL, at the version seen at open."""
 
     def __init__(
-        self, url: str, uri: str, size: int, etag: str | None, md5: bytes | None, first: bytes
+        self,
+        url: str,
+        uri: str,
+        size: int,
+        etag: str | None,
+        md5: bytes | None,
+        first: bytes,
+        modified: float | None = None,
     ) -> None:
         self._url = url
         self._uri = uri
         self._size = size
         self.etag = etag
         self.md5 = md5  # the blob's Content-MD5, when it has one
+        self.modified = modified  # its Last-Modified (POSIX time), when the answer gave it
         self._first: bytes | None = first
         self._lock = threading.Lock()
 
@@ -135,23 +145,23 @@ def open_signed(url: str, uri: str, first_bytes: int = FIRST_BYTES) -> SignedUrl
     """Open the blob of a signed URL with its first ranged GET. Errors: PermissionDenied (the
     link expired or was revoked), NotFound, Unavailable (network, 5xx, throttling)."""
     response = _request(url, uri, {"Range": f"bytes=0-{max(1, first_bytes) - 1}"})
-    status = response.status
+    status, headers = response.status, response.headers
+    etag, modified = headers.get("ETag"), _time(headers.get("Last-Modified"))
     if status == 416:  # a range of an empty blob
-        total = _total(response.headers.get("Content-Range"))
-        if total == 0:
-            return SignedUrlReader(url, uri, 0, response.headers.get("ETag"), None, b"")
+        if _total(headers.get("Content-Range")) == 0:
+            return SignedUrlReader(url, uri, 0, etag, None, b"", modified)
         raise Unavailable(f"Reading {uri} failed: the service refused the range.", uri)
     if status not in (200, 206):
         raise _error(status, uri)
     data: bytes = response.data
-    size = len(data) if status == 200 else _total(response.headers.get("Content-Range"))
+    size = len(data) if status == 200 else _total(headers.get("Content-Range"))
     if size is None:
         raise Unavailable(f"Reading {uri} failed: the service gave no size.", uri)
     md5 = _md5(
-        response.headers.get("x-ms-blob-content-md5")
-        or (response.headers.get("Content-MD5") if status == 200 else None)
+        headers.get("x-ms-blob-content-md5")
+        or (headers.get("Content-MD5") if status == 200 else None)
     )
-    return SignedUrlReader(url, uri, size, response.headers.get("ETag"), md5, data)
+    return SignedUrlReader(url, uri, size, etag, md5, data, modified)
 
 
 def _request(url: str, uri: str, headers: dict[str, str]) -> Any:
@@ -189,6 +199,14 @@ def _error(status: int, uri: str) -> ArtifactError:
 def _total(content_range: str | None) -> int | None:
     match = _RANGE.fullmatch((content_range or "").strip())
     return int(match[1]) if match else None
+
+
+def _time(value: str | None) -> float | None:
+    """An HTTP date (`Last-Modified`) as a POSIX time."""
+    try:
+        return parsedate_to_datetime(value).timestamp() if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _md5(value: str | None) -> bytes | None:

@@ -56,12 +56,14 @@ def download(
 ) -> DownloadResult:
     """`policy` (default: `overwrite` when `overwrite`, else `ask`) settles existing files
     that differ: `ask` raises Conflict (errors.py) before anything is written, `skip` keeps
-    them, `overwrite` replaces them. Identical files are always skipped."""
+    them, `overwrite` replaces them. Identical files are always skipped (with `ask` and
+    `overwrite`, also those of listings without sizes: plan.py asks the remote file)."""
     policy = policy or ("overwrite" if overwrite else "ask")
     if policy not in POLICIES:
         raise InvalidParams(f"onConflict must be one of {', '.join(POLICIES)}, got {policy!r}.")
     cancel = cancel or threading.Event()
-    plan = make_plan(catalog, uri, dest, policy)
+    options = options or Options()
+    plan = make_plan(catalog, uri, dest, policy, probes=options.concurrency, cancel=cancel)
     plan.dest.mkdir(parents=True, exist_ok=True)
     empty_folder = not (plan.items or plan.skipped or plan.failures)
     if empty_folder and contained(plan.dest, plan.top) is None:
@@ -75,7 +77,7 @@ def download(
         tracker.file_done(skipped=True)
     for _ in plan.failures:
         tracker.file_failed(0)
-    outcome = transfer(catalog, plan.dest, plan.items, tracker, cancel, options or Options())
+    outcome = transfer(catalog, plan.dest, plan.items, tracker, cancel, options)
     if on_progress is not None:
         on_progress(tracker.snapshot())
     return DownloadResult(

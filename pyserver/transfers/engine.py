@@ -1,6 +1,6 @@
 """The transfer engine: many files in flight and big files in parallel ranged chunks, written
-with pwrite into a preallocated temporary file beside the target, resumable, verified, then
-renamed into place.
+with pwrite into a temporary file beside the target (preallocated when chunked), resumable,
+verified, then renamed into place.
 
 - A bounded set of threads (`Options.concurrency`) takes work from one queue: chunks of
   files already opened first, else the next file. Memory stays flat: a thread holds one
@@ -15,9 +15,11 @@ renamed into place.
   (backends/signed.py: pooled connections, the first ranged GET gives the size, ETag and
   Content-MD5): no request to the service per file; an expired link is renewed through the
   backend's `open`.
-- Verification: the size always; the Content-MD5 when the listing (or the signed URL's
-  first answer) has one. Only then the temporary file is renamed (os.replace) to its final
-  name.
+- Verification: the size always (the bytes written, and the temporary file's size); the
+  Content-MD5 when the listing (or the signed URL's first answer) has one — hashed while the
+  bytes arrive for a file written in order (not chunked), re-read from disk for a chunked one.
+  Only then the temporary file is renamed (os.replace) to its final name. A small file costs
+  no more system calls than that: no preallocation, no sidecar, no second read.
 - Faults: each piece is retried (exponential backoff with jitter, `retries` attempts) on
   connection errors, timeouts and 5xx; an expired link or token (PermissionDenied) reopens
   the file once. A file that still fails is reported and the others go on; its chunked
@@ -189,6 +191,8 @@ class _Job:
         self._chunk = 1
         self._done: set[int] = set()
         self._remaining = 0
+        self._written = 0  # bytes in the temporary file (resumed chunks included)
+        self._md5: hashlib._Hash | None = None  # running Content-MD5 of a file written in order
         self._left = item.entry.size  # bytes not yet written (for the progress total)
         self.temp: Path | None = None
         self.sidecar: Path | None = None
@@ -243,18 +247,29 @@ class _Job:
         count = -(-self.size // self._chunk)
         resumed = self._resume_state(count) if self.chunked else None
         self._fd = _open_temp(self.temp, truncate=resumed is None)
-        if resumed is None:
+        if resumed is not None:
+            self._resumed(resumed)
+        elif self.chunked:
             _preallocate(self._fd, self.size)
-        else:
-            self._done = resumed
-            done_bytes = sum(self._chunk_range(index)[1] for index in resumed)
-            self._left -= done_bytes
-            self._tracker.resumed(done_bytes)
+        elif isinstance(self._expected_md5(), bytes):  # written in order: hashed as it comes
+            self._md5 = hashlib.md5(usedforsecurity=False)
         pending = [index for index in range(count) if index not in self._done]
         self._remaining = len(pending)
         if not pending:
             self._finish()
         return pending
+
+    def _resumed(self, done: set[int]) -> None:
+        self._done = done
+        done_bytes = sum(self._chunk_range(index)[1] for index in done)
+        self._left -= done_bytes
+        self._written = done_bytes
+        self._tracker.resumed(done_bytes)
+
+    def _expected_md5(self) -> object:
+        """The listing's Content-MD5, else the one the reader got with the bytes (signed URLs)."""
+        listed = self.item.entry.md5
+        return listed if listed is not None else getattr(self._reader, "md5", None)
 
     def _open_signed(self, url: str) -> RangeReader:
         """The listed signed URL, read with pooled connections, its first bytes with the
@@ -332,14 +347,14 @@ class _Job:
                 raise Cancelled("cancelled")
             size = min(self._options.piece_bytes, end - position)
             data: bytes = self._retrying(partial(self._read, position, size))
-            view = memoryview(data)
-            written = 0
-            while written < len(view):
-                written += os.pwrite(self._fd, view[written:], position + written)
+            _pwrite_all(self._fd, data, position)
+            if self._md5 is not None:
+                self._md5.update(data)
             position += len(data)
             self._tracker.fetched(len(data))
             with self._lock:
                 self._left -= len(data)
+                self._written += len(data)
         if self.chunked:
             with self._lock:
                 self._done.add(index)
@@ -376,31 +391,43 @@ class _Job:
     def _finish(self) -> None:
         """Verify and place the file (the last chunk's thread)."""
         assert self.temp is not None and self.sidecar is not None
-        entry, target = self.item.entry, self.item.target
-        actual = os.fstat(self._fd).st_size
-        if actual != self.size:
-            raise CorruptArtifact(f"size check failed: {actual} bytes written, {self.size} listed")
-        # The listing's Content-MD5, else the one the reader got with the bytes (signed URLs).
-        expected = entry.md5 if entry.md5 is not None else getattr(self._reader, "md5", None)
-        if isinstance(expected, bytes):
-            digest = _fd_md5(self._fd, self.size, self._cancel)
-            if digest != expected:
-                self._keep_temp = False
-                raise CorruptArtifact(
-                    f"Content-MD5 check failed (expected {expected.hex()}, got {digest.hex()}): "
-                    "the stored file does not match its checksum"
-                )
-        if entry.modified is not None:
+        target = self.item.target
+        self._verify()
+        modified = _modified(self.item.entry.modified, self._reader)
+        if modified is not None:
             with contextlib.suppress(OSError):
-                os.utime(self._fd, (entry.modified, entry.modified))
+                os.utime(self._fd, (modified, modified))
         reason = self._folders.check(target)  # again, right before the rename
         if reason is not None:
             raise ArtifactError(f"refused: {reason}")
         self._close()
         os.replace(self.temp, target)
-        self.sidecar.unlink(missing_ok=True)
+        if self.chunked:
+            self.sidecar.unlink(missing_ok=True)
         self.placed = self.finished = True
         self._tracker.file_done()
+
+    def _verify(self) -> None:
+        """The size (bytes written and on disk), then the Content-MD5 when there is one."""
+        on_disk = os.fstat(self._fd).st_size
+        if self._written != self.size or on_disk != self.size:
+            raise CorruptArtifact(
+                f"size check failed: {self._written} bytes written ({on_disk} on disk), "
+                f"{self.size} expected"
+            )
+        expected = self._expected_md5()
+        if not isinstance(expected, bytes):
+            return
+        if self._md5 is not None:
+            digest = self._md5.digest()
+        else:
+            digest = _fd_md5(self._fd, self.size, self._cancel)
+        if digest != expected:
+            self._keep_temp = False
+            raise CorruptArtifact(
+                f"Content-MD5 check failed (expected {expected.hex()}, got {digest.hex()}): "
+                "the stored file does not match its checksum"
+            )
 
     def _fail(self, reason: str, keep_temp: bool = False) -> None:
         with self._lock:
@@ -492,6 +519,22 @@ def _transient(error: Exception) -> bool:
     if isinstance(error, CorruptArtifact):  # a short read; a changed blob (412) is final
         return "changed" not in error.message
     return isinstance(error, OSError)
+
+
+def _modified(listed: float | None, reader: RangeReader | None) -> float | None:
+    """The remote modification time the file gets: the listing's, else the reader's (the
+    Last-Modified of a signed URL's answer), so that a later download can tell it unchanged."""
+    if listed is not None:
+        return listed
+    seen = getattr(reader, "modified", None)
+    return seen if isinstance(seen, float) else None
+
+
+def _pwrite_all(fd: int, data: bytes, position: int) -> None:
+    view = memoryview(data)
+    written = 0
+    while written < len(view):
+        written += os.pwrite(fd, view[written:], position + written)
 
 
 def _identity(reader: RangeReader, modified: float | None) -> str:

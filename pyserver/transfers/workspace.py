@@ -112,6 +112,7 @@ def download_to_workspace(
     if policy not in POLICIES:
         raise InvalidParams(f"onConflict must be one of {', '.join(POLICIES)}, got {policy!r}.")
     cancel = cancel or threading.Event()
+    options = options or Options()
     root = root.expanduser().absolute()
     existing = _workspace_state(root)
     node = catalog.stat(uri)
@@ -122,7 +123,7 @@ def download_to_workspace(
             uri,
         )
     items = list(_items(catalog, node, root))
-    plans = _plans(catalog, items, root, policy, uri)
+    plans = _plans(catalog, items, root, policy, uri, options, cancel)
     root.mkdir(parents=True, exist_ok=True)
     if existing is None:
         _write_json(root, root / WORKSPACE_FILE, _workspace_record(root))
@@ -138,7 +139,7 @@ def download_to_workspace(
         tracker.file_done(skipped=True)
     for _ in refused:
         tracker.file_failed(0)
-    outcome = transfer(catalog, root, work, tracker, cancel, options or Options())
+    outcome = transfer(catalog, root, work, tracker, cancel, options)
     for item in items:
         _write_json(root, item.folder / item.metadata_file, item.record)
     if on_progress is not None:
@@ -314,7 +315,13 @@ def _relocate(item: _Item) -> Callable[[FileEntry], FileEntry | None]:
 
 
 def _plans(
-    catalog: Catalog, items: list[_Item], root: Path, policy: Policy, uri: str
+    catalog: Catalog,
+    items: list[_Item],
+    root: Path,
+    policy: Policy,
+    uri: str,
+    options: Options,
+    cancel: threading.Event,
 ) -> list[Plan]:
     """One plan per item; with `ask`, one Conflict listing the conflicts of all of them."""
     plans: list[Plan] = []
@@ -332,7 +339,14 @@ def _plans(
             )
         try:
             plan = make_plan(
-                catalog, item.uri, dest, policy, _relocate(item), top_name=item.remote_name
+                catalog,
+                item.uri,
+                dest,
+                policy,
+                _relocate(item),
+                top_name=item.remote_name,
+                probes=options.concurrency,
+                cancel=cancel,
             )
         except Conflict as conflict:
             conflicts += [str((dest / name).relative_to(root)) for name in conflict.conflicts]
