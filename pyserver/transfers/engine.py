@@ -37,14 +37,21 @@ import os
 import random
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..backends import Catalog, RangeReader
-from ..errors import ArtifactError, Cancelled, CorruptArtifact, PermissionDenied, Unavailable
+from ..errors import (
+    ArtifactError,
+    Cancelled,
+    CorruptArtifact,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
 from .names import short_name
 from .plan import Containment, Failure, Item
 from .progress import Tracker
@@ -207,17 +214,8 @@ class _Job:
     def prepare(self) -> list[int]:
         """Open the file and its temporary file: the chunks left to write (none: placed or
         failed already)."""
-        try:
+        with self._failing_this_file():
             return self._prepare()
-        except Cancelled:
-            return []
-        except ArtifactError as error:
-            self._fail(error.message)
-        except OSError as error:
-            self._fail(f"cannot write {self.item.target}: {error.strerror or error}")
-        except Exception as error:  # a bug must cost one file, never the whole download
-            log.exception("download of %s failed", self.item.entry.uri)
-            self._fail(f"internal error ({type(error).__name__}: {error})")
         return []
 
     def _prepare(self) -> list[int]:
@@ -312,28 +310,40 @@ class _Job:
 
     def run_chunk(self, index: int) -> None:
         try:
-            if self.failure is None and not self._cancel.is_set():
-                self._write_chunk(index)
-        except Cancelled:
-            pass
-        except ArtifactError as error:
-            self._fail(error.message, keep_temp=self.chunked)
-        except OSError as error:
-            self._fail(f"cannot write {self.item.target}: {error.strerror or error}")
-        except Exception as error:
-            log.exception("download of %s failed", self.item.entry.uri)
-            self._fail(f"internal error ({type(error).__name__}: {error})")
+            with self._failing_this_file(keep_fetched=self.chunked):
+                if self.failure is None and not self._cancel.is_set():
+                    self._write_chunk(index)
         finally:
             with self._lock:
                 self._remaining -= 1
                 last = self._remaining == 0
             if last and self.failure is None and not self._cancel.is_set():
-                try:
+                with self._failing_this_file():
                     self._finish()
-                except ArtifactError as error:
-                    self._fail(error.message)
-                except OSError as error:
-                    self._fail(f"cannot write {self.item.target}: {error.strerror or error}")
+
+    @contextlib.contextmanager
+    def _failing_this_file(self, keep_fetched: bool = False) -> Iterator[None]:
+        """Any error costs this one file (its reason listed at the end), never the whole
+        download. `keep_fetched`: a storage error keeps the chunks written so far for resume."""
+        try:
+            yield
+        except Cancelled:
+            pass
+        except Exception as error:
+            if not isinstance(error, (ArtifactError, OSError)):  # a bug: the log has details
+                log.exception("download of %s failed", self.item.entry.uri)
+            self._fail(
+                self._reason(error), keep_temp=keep_fetched and isinstance(error, ArtifactError)
+            )
+
+    def _reason(self, error: Exception) -> str:
+        if isinstance(error, NotFound) and error.uri == self.item.entry.uri:
+            return "no longer in storage (moved or deleted after it was listed)"
+        if isinstance(error, ArtifactError):
+            return error.message
+        if isinstance(error, OSError):
+            return f"cannot write {self.item.target}: {error.strerror or error}"
+        return f"internal error ({type(error).__name__}: {error})"
 
     def _chunk_range(self, index: int) -> tuple[int, int]:
         start = index * self._chunk

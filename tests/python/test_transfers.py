@@ -27,7 +27,9 @@ from pyserver.backends.base import FileEntry
 from pyserver.config import Settings
 from pyserver.errors import Cancelled, Conflict, PermissionDenied, Unavailable, UnsafePath
 from pyserver.transfers import Options, Progress, download
+from pyserver.transfers.engine import transfer
 from pyserver.transfers.names import local_name, local_parts
+from pyserver.transfers.plan import make_plan
 from pyserver.transfers.progress import ProgressPrinter, Tracker, format_eta
 from pyserver.uris import file_uri
 
@@ -268,6 +270,46 @@ def test_md5_mismatch_is_reported_and_not_placed(
     assert "Content-MD5" in result.failures[0].reason
     assert files_under(tmp_path) == {"md5/good.txt": b"good\n"}
     assert result.to_json()["failures"][0]["reason"] == result.failures[0].reason
+
+
+def test_a_file_deleted_after_listing_is_reported_gone_and_the_rest_placed(
+    blobs: dict[str, bytes], tmp_path: Path, azurite_store: RemoteStore, cache: Path
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    container = BlobServiceClient.from_connection_string(
+        azurite_store.connection_string
+    ).get_container_client(CONTAINER)
+    for name in ("vanish/keep.txt", "vanish/gone.txt"):
+        container.upload_blob(name, name.encode(), overwrite=True)
+    catalog = Catalog(Settings.from_json(settings_for(port_of(azurite_store.connection_string))))
+    plan = make_plan(catalog, ROOT + "vanish", tmp_path, "ask")
+    container.delete_blob("vanish/gone.txt")  # between the listing and the transfer
+    tracker = Tracker(len(plan.items), sum(item.entry.size for item in plan.items), None)
+    outcome = transfer(catalog, plan.dest, plan.items, tracker, threading.Event(), FAST)
+    # Azure answers the read pinned to the listed ETag with 404, Azurite with 412.
+    assert [f.uri for f in outcome.failures] == [ROOT + "vanish/gone.txt"]
+    assert outcome.failures[0].reason in (
+        "no longer in storage (moved or deleted after it was listed)",
+        f"{ROOT}vanish/gone.txt changed while it was being read: preview or download it again.",
+    )
+    assert files_under(tmp_path) == {"vanish/keep.txt": b"vanish/keep.txt"}
+
+
+def test_a_local_file_deleted_after_listing_is_reported_gone(tmp_path: Path) -> None:
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "keep.txt").write_bytes(b"keep")
+    (source / "gone.txt").write_bytes(b"gone")
+    catalog, dest = Catalog(), tmp_path / "dest"
+    plan = make_plan(catalog, file_uri(source), dest, "ask")
+    (source / "gone.txt").unlink()
+    tracker = Tracker(len(plan.items), sum(item.entry.size for item in plan.items), None)
+    outcome = transfer(catalog, plan.dest, plan.items, tracker, threading.Event(), FAST)
+    assert [(Path(f.path).name, f.reason) for f in outcome.failures] == [
+        ("gone.txt", "no longer in storage (moved or deleted after it was listed)")
+    ]
+    assert files_under(dest) == {"source/keep.txt": b"keep"}
 
 
 # -- overwrite policies and identical files ------------------------------------------------
