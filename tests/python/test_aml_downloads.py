@@ -20,12 +20,10 @@ import pytest
 from amlruns import add_run_with_files
 from amlstandin.environment import (
     ARTIFACT_CONTAINER,
-    RESOURCE_GROUP,
-    SUBSCRIPTION,
-    WORKSPACE,
+    WS_URI,
     AmlEnvironment,
-    aml_environment,
     artifact_blob,
+    served_workspace,
 )
 from amlstandin.state import EPOCH
 from azurite import port_of
@@ -41,9 +39,6 @@ from pyserver.errors import Conflict, CorruptArtifact, InvalidParams, UnsafePath
 from pyserver.transfers import Options, download
 from pyserver.uris import file_uri
 
-WS_URI = (
-    f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/{WORKSPACE}"
-)
 PIPE = {  # run id → (parent, files)
     "pipe-m": (None, {"logs/azureml/executionlogs.txt": b"pipeline log\n"}),
     "pipe-m-prep": ("pipe-m", {"outputs/prepared.csv": b"a,b\n1,2\n3,4\n"}),
@@ -102,13 +97,7 @@ def aml(
 ) -> Iterator[AmlEnvironment]:
     folder = tmp_path_factory.mktemp("aml-downloads")
     files = {artifact_blob("train-1", path): data for path, data in TRAIN_FILES.items()}
-    with (
-        aml_environment(folder, azurite_store.connection_string, dict(files)) as env,
-        pytest.MonkeyPatch.context() as patch,
-    ):
-        for key, value in env.environment(os.environ["PATH"]).items():
-            patch.setenv(key, value)
-        patch.setenv("AML_ARTIFACTS_REQUEST_TIMEOUT_S", "5")
+    with served_workspace(folder, azurite_store.connection_string, dict(files)) as env:
         for offset, (run_id, (parent, run_files)) in enumerate(PIPE.items()):
             add_run_with_files(
                 env,

@@ -5,7 +5,6 @@ artifact bytes in Azurite. Every non-local request goes to a dead proxy: it woul
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
 import time
@@ -20,10 +19,11 @@ from amlstandin.environment import (
     RESOURCE_GROUP,
     SUBSCRIPTION,
     WORKSPACE,
+    WS_URI,
     AmlEnvironment,
-    aml_environment,
     artifact_blob,
     dead_port,
+    served_workspace,
 )
 from amlstandin.state import Datastore
 from conftest import RemoteStore
@@ -37,9 +37,6 @@ from pyserver.config import Settings
 from pyserver.errors import ArtifactError, NotFound
 from pyserver.model import Node, RunFilter
 
-WS_URI = (
-    f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/{WORKSPACE}"
-)
 NOTES = b"remote notes\n"
 
 
@@ -54,13 +51,7 @@ def aml(
         artifact_blob("train-1", "logs/std_log.txt"): b"log line\n",
     }
     folder = tmp_path_factory.mktemp("aml")
-    with (
-        aml_environment(folder, azurite_store.connection_string, files) as env,
-        pytest.MonkeyPatch.context() as patch,
-    ):
-        for key, value in env.environment(os.environ["PATH"]).items():
-            patch.setenv(key, value)
-        patch.setenv("AML_ARTIFACTS_REQUEST_TIMEOUT_S", "2")
+    with served_workspace(folder, azurite_store.connection_string, files, timeout_s=2) as env:
         yield env
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import socket
 import sys
 import threading
@@ -31,8 +30,9 @@ from amlstandin.environment import (
     RESOURCE_GROUP,
     SUBSCRIPTION,
     WORKSPACE,
+    WS_URI,
     AmlEnvironment,
-    aml_environment,
+    served_workspace,
 )
 from amlstandin.fake_az import jwt_claims
 from azurite import self_signed_certificate
@@ -44,9 +44,6 @@ from test_server import request
 
 from pyserver.backends.aml_auth import NotSignedIn, TokenProvider
 
-WS_URI = (
-    f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/{WORKSPACE}"
-)
 AZ_SUBJECT = "cli-user@example.com"
 BROWSER_SUBJECT = "browser-user@example.com"
 GUEST_TENANT = "contoso.onmicrosoft.com"
@@ -72,14 +69,16 @@ def aml(
 ) -> Iterator[AmlEnvironment]:
     folder = tmp_path_factory.mktemp("aml-browser")
     with (
-        aml_environment(folder, azurite_store.connection_string, {}) as env,
+        served_workspace(
+            folder,
+            azurite_store.connection_string,
+            {},
+            timeout_s=2,
+            REQUESTS_CA_BUNDLE=str(tls[0]),
+            AZURE_AUTHORITY_HOST=authority.host,
+        ) as env,
         pytest.MonkeyPatch.context() as patch,
     ):
-        for key, value in env.environment(os.environ["PATH"]).items():
-            patch.setenv(key, value)
-        patch.setenv("AML_ARTIFACTS_REQUEST_TIMEOUT_S", "2")
-        patch.setenv("REQUESTS_CA_BUNDLE", str(tls[0]))
-        patch.setenv("AZURE_AUTHORITY_HOST", authority.host)
         # No real browser may ever open: only the stand-in one, and no X / console browsers.
         for name in ("DISPLAY", "WAYLAND_DISPLAY", "TERM"):
             patch.delenv(name, raising=False)

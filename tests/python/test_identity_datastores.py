@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 from amlstandin.environment import (
-    RESOURCE_GROUP,
-    SUBSCRIPTION,
-    WORKSPACE,
+    WS_URI,
     AmlEnvironment,
-    aml_environment,
     artifact_blob,
+    served_workspace,
 )
 from azurite import azurite, port_of, self_signed_certificate
 
@@ -27,9 +25,6 @@ from pyserver.backends import Catalog
 from pyserver.config import Settings
 from pyserver.errors import ArtifactError
 
-WS_URI = (
-    f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/{WORKSPACE}"
-)
 STORE_URI = f"{WS_URI}/datastores/identity/paths/"
 FILES = {"shared/readme.txt": b"read with a bearer token\n", "shared/sub/n.bin": bytes(range(256))}
 
@@ -42,9 +37,7 @@ def aml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AmlEnvironment]:
         patch.setenv("REQUESTS_CA_BUNDLE", str(cert))
         with azurite(folder / "data", oauth_tls=(cert, key)) as connection_string:
             artifacts = {artifact_blob("train-1", "outputs/notes.txt"): b"over https\n"}
-            with aml_environment(folder / "aml", connection_string, artifacts) as env:
-                for name, value in env.environment(os.environ["PATH"]).items():
-                    patch.setenv(name, value)
+            with served_workspace(folder / "aml", connection_string, artifacts) as env:
                 _upload(connection_string, "identity", FILES)
                 env.register_datastore("identity", "identity", credential="none")
                 yield env

@@ -16,12 +16,10 @@ import pytest
 from amlruns import add_run_with_files
 from amlstandin.environment import (
     ARTIFACT_CONTAINER,
-    RESOURCE_GROUP,
-    SUBSCRIPTION,
-    WORKSPACE,
+    WS_URI,
     AmlEnvironment,
-    aml_environment,
     artifact_blob,
+    served_workspace,
 )
 from azurite import port_of
 from conftest import RemoteStore
@@ -35,10 +33,7 @@ from pyserver.transfers import Options, download
 
 KiB = 1 << 10
 RUN = "repeat-1"
-OUTPUTS = (
-    f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/"
-    f"{WORKSPACE}/jobs/{RUN}/outputs/artifacts/paths/outputs"
-)
+OUTPUTS = f"{WS_URI}/jobs/{RUN}/outputs/artifacts/paths/outputs"
 FILES = {f"outputs/part-{index:02d}.bin": os.urandom(32 * KiB) for index in range(20)}
 NO_MD5 = "outputs/blocks.bin"  # uploaded in blocks: no Content-MD5, only its Last-Modified
 FILES[NO_MD5] = os.urandom(3 * 256 * KiB)
@@ -52,12 +47,7 @@ def aml(
     azurite_store: RemoteStore, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[AmlEnvironment]:
     folder = tmp_path_factory.mktemp("aml-repeat")
-    with (
-        aml_environment(folder, azurite_store.connection_string, {}) as env,
-        pytest.MonkeyPatch.context() as patch,
-    ):
-        for key, value in env.environment(os.environ["PATH"]).items():
-            patch.setenv(key, value)
+    with served_workspace(folder, azurite_store.connection_string, {}) as env:
         add_run_with_files(env, "repeat", RUN, FILES)
         _upload_in_blocks(env, artifact_blob(RUN, NO_MD5), FILES[NO_MD5])
         yield env

@@ -4,6 +4,7 @@ in. `environment()` is what a process needs to talk to them and to nothing else.
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import pytest
+
 from .fake_az import FakeAz
 from .service import AmlStandin
 from .state import EPOCH, Dataset, DatasetVersion, Datastore, ModelVersion, Workspace
@@ -19,6 +22,9 @@ from .state import EPOCH, Dataset, DatasetVersion, Datastore, ModelVersion, Work
 SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
 RESOURCE_GROUP = "rg-ml"
 WORKSPACE = "ws-main"
+WS_URI = (
+    f"azureml://subscriptions/{SUBSCRIPTION}/resourcegroups/{RESOURCE_GROUP}/workspaces/{WORKSPACE}"
+)
 ARTIFACT_CONTAINER = "azureml"
 MANY_RUNS = 2000
 MANY_FILES = 10_000
@@ -146,6 +152,31 @@ def aml_environment(
         workspace = seed(standin)
         env = AmlEnvironment(standin, az, workspace, home, connection_string)
         env.register_datastore("workspaceblobstore", ARTIFACT_CONTAINER, default=True)
+        yield env
+
+
+@contextmanager
+def served_workspace(
+    folder: Path,
+    connection_string: str,
+    files: dict[str, bytes | Path],
+    timeout_s: float = 5,
+    **variables: str,
+) -> Iterator[AmlEnvironment]:
+    """`aml_environment`, with this process's environment pointed at it while it serves: the
+    stand-in `az` first on PATH, every non-local host behind a dead proxy, Azure ML requests
+    timing out after `timeout_s`, plus `variables`."""
+    with (
+        aml_environment(folder, connection_string, files) as env,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        environment = {
+            **env.environment(os.environ["PATH"]),
+            "AML_ARTIFACTS_REQUEST_TIMEOUT_S": str(timeout_s),
+            **variables,
+        }
+        for name, value in environment.items():
+            patch.setenv(name, value)
         yield env
 
 
