@@ -7,9 +7,16 @@ beside them): a ~500 MB HDF5 file and a ~200 MB torch checkpoint.
 Preview: `service.preview` of the blob datastore URI, in process, default budget, a fresh
 catalog (new connection) and a fresh, empty block-cache folder every run: the first hover of
 a file nobody previewed. Reported: bytes fetched from storage (network), bytes the preview
-asked for, wall time; median of PREVIEW_RUNS. Reference, in the same run:
-`download_blob(max_concurrency=8).readinto(file)` of the whole blob. Ratio = download
-median / preview median.
+asked for, wall time; median of PREVIEW_RUNS. References, in the same run, median of
+DOWNLOAD_RUNS each: the SDK's `download_blob(max_concurrency=8).readinto(file)` of the whole
+blob, and our own download (`service.download_to` of the same URI, pyserver/transfers). Ratio
+= the faster reference's median / preview median.
+
+Through the server (SERVER_RUNS, each a new `aml-artifacts serve` with an empty block cache,
+the datastore in its initializationOptions, one preview worker warmed up by a preview of a
+small text blob): `artifacts/preview` of each file's URI, client-side wall time: the first
+hover of a file in a running explorer. The answer's markdown must be the in-process
+preview's (what is measured in process is what users get).
 
 `python -m bench.remote --block-sizes 32,64,128` previews each file at those block sizes
 (KiB) instead: how the block size was chosen (pyserver/backends/blob.py).
@@ -48,8 +55,11 @@ from ._common import REPO_DIR, data_dir, median
 from .preview import make_checkpoint, make_hdf5
 
 GENERATOR_VERSION = "1"
-PREVIEW_RUNS = 5
+PREVIEW_RUNS = 11  # a preview takes tens of ms: noisy on a shared machine
 DOWNLOAD_RUNS = 3
+SERVER_RUNS = 5
+WARM_UP_BLOB = "warm-up.txt"  # previewed first by each server, not measured
+SERVER_TIMEOUT_S = 120
 CONTAINER = "bench"
 MiB = 1 << 20
 GOAL_HDF5_BYTES = 2 * MiB
@@ -71,8 +81,18 @@ class Item:
     fetched: list[int] = field(default_factory=list)
     requests: list[int] = field(default_factory=list)
     read: list[int] = field(default_factory=list)
-    download_s: list[float] = field(default_factory=list)
+    download_s: list[float] = field(default_factory=list)  # the SDK's
+    ours_s: list[float] = field(default_factory=list)  # service.download_to
+    server_s: list[float] = field(default_factory=list)
+    server_fetched: list[int] = field(default_factory=list)  # the answer's networkBytes
+    markdown: str = ""  # of the in-process preview
+    server_same: bool = True  # every server answer had that markdown
     size: int = 0
+
+    @property
+    def reference_s(self) -> float:
+        """The faster full download (median): the SDK's or ours."""
+        return min(median(self.download_s), median(self.ours_s))
 
 
 def items() -> list[Item]:
@@ -113,6 +133,8 @@ def upload(connection_string: str, folder: Path, work: list[Item]) -> None:
     with contextlib.suppress(ResourceExistsError):
         container.create_container()
     present = {blob.name: blob.size for blob in container.list_blobs()}
+    if WARM_UP_BLOB not in present:
+        container.upload_blob(WARM_UP_BLOB, b"a small text file\n")
     for item in work:
         if present.get(item.blob) == item.size:
             continue
@@ -121,9 +143,28 @@ def upload(connection_string: str, folder: Path, work: list[Item]) -> None:
             container.upload_blob(item.blob, stream, overwrite=True, max_concurrency=8)
 
 
+@dataclass
+class Preview:
+    seconds: float
+    fetched: int  # bytes from storage (every ranged GET)
+    requests: int  # ranged GETs
+    read: int  # bytes the preview asked for (bytesRead)
+    markdown: str
+
+
+def datastores(connection_string: str) -> dict[str, Any]:
+    """The settings naming the bench's container datastore "bench"."""
+    store = {"name": "bench", "container": CONTAINER, "connectionString": connection_string}
+    return {"datastores": [store]}
+
+
+def uri_of(blob: str) -> str:
+    return f"azureml://datastores/bench/paths/{blob}"
+
+
 def preview_once(
     connection_string: str, item: Item, scratch: Path, block_size: int | None = None
-) -> tuple[float, int, int, int]:
+) -> Preview:
     from pyserver import service
     from pyserver.backends import Catalog
     from pyserver.backends.blob import BLOCK_SIZE
@@ -131,26 +172,51 @@ def preview_once(
     from pyserver.config import Settings
 
     cache_dir = Path(tempfile.mkdtemp(prefix="blocks-", dir=scratch))
-    settings = Settings.from_json(
-        {
-            "datastores": [
-                {"name": "bench", "container": CONTAINER, "connectionString": connection_string}
-            ]
-        }
-    )
-    catalog = Catalog(settings)
+    catalog = Catalog(Settings.from_json(datastores(connection_string)))
     catalog.blob._cache = BlockCache(cache_dir)
     catalog.blob.block_size = block_size or BLOCK_SIZE
     try:
         start = time.perf_counter()
-        result = service.preview(catalog, f"azureml://datastores/bench/paths/{item.blob}")
+        result = service.preview(catalog, uri_of(item.blob))
         elapsed = time.perf_counter() - start
     finally:
         shutil.rmtree(cache_dir, ignore_errors=True)
+    _check(item, result)
+    network = catalog.blob.network
+    return Preview(
+        elapsed, network.bytes, network.requests, int(result["bytesRead"]), result["markdown"]
+    )
+
+
+def _check(item: Item, result: dict[str, Any]) -> None:
     if result["summary"].startswith("Preview stopped") or result.get("kind") in ("binary", None):
         raise RuntimeError(f"{item.blob}: unexpected preview {result['kind']}: {result['summary']}")
-    network = catalog.blob.network
-    return elapsed, network.bytes, network.requests, int(result["bytesRead"])
+
+
+def server_previews_once(connection_string: str, work: list[Item], scratch: Path) -> None:
+    """`artifacts/preview` of each item through a new server with an empty block cache, its
+    preview worker warmed up by a preview of WARM_UP_BLOB first: client-side wall times."""
+    from ._common import LspServer
+
+    cache_dir = Path(tempfile.mkdtemp(prefix="server-blocks-", dir=scratch))
+    try:
+        with (
+            _environment({"AML_ARTIFACTS_BLOCK_CACHE": str(cache_dir)}),
+            LspServer(timeout_s=SERVER_TIMEOUT_S) as server,
+        ):
+            server.initialize({**datastores(connection_string), "previewWorkers": 1})
+            server.request("artifacts/preview", {"uri": uri_of(WARM_UP_BLOB)})
+            for item in work:
+                uri = uri_of(item.blob)
+                elapsed, answer = server.timed_request("artifacts/preview", {"uri": uri})
+                if "result" not in answer:
+                    raise RuntimeError(f"{item.blob}: the server answered {answer.get('error')}")
+                _check(item, answer["result"])
+                item.server_s.append(elapsed)
+                item.server_fetched.append(int(answer["result"].get("networkBytes", -1)))
+                item.server_same &= answer["result"]["markdown"] == item.markdown
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
 
 
 def download_once(connection_string: str, item: Item, scratch: Path) -> float:
@@ -172,6 +238,27 @@ def download_once(connection_string: str, item: Item, scratch: Path) -> float:
         target.unlink(missing_ok=True)
 
 
+def download_ours_once(connection_string: str, item: Item, scratch: Path) -> float:
+    """Our own download of the whole blob (what `aml-artifacts download` and the explorer's
+    Download… run), default settings."""
+    from pyserver import service
+    from pyserver.backends import Catalog
+    from pyserver.config import Settings
+
+    settings = Settings.from_json(datastores(connection_string))
+    catalog = Catalog(settings)
+    target = Path(tempfile.mkdtemp(prefix="download-", dir=scratch))
+    try:
+        start = time.perf_counter()
+        result = service.download_to(catalog, uri_of(item.blob), str(target), settings=settings)
+        elapsed = time.perf_counter() - start
+        if result["bytes"] != item.size or result.get("failures"):
+            raise RuntimeError(f"our download of {item.blob} is incomplete: {result}")
+        return elapsed
+    finally:
+        shutil.rmtree(target, ignore_errors=True)
+
+
 def block_size_sweep(
     connection_string: str, work: list[Item], sizes: list[int], scratch: Path
 ) -> None:
@@ -180,9 +267,11 @@ def block_size_sweep(
     for item in work:
         for kib in sizes:
             runs = [preview_once(connection_string, item, scratch, kib << 10) for _ in range(3)]
+            fetched = median([r.fetched for r in runs]) / MiB
+            requests = median([r.requests for r in runs])
             print(
-                f"{item.label:<20}{kib:>6}Ki{median([r[1] for r in runs]) / MiB:>10.2f}Mi"
-                f"{median([r[2] for r in runs]):>10.0f}{median([r[0] for r in runs]) * 1000:>10.0f}"
+                f"{item.label:<20}{kib:>6}Ki{fetched:>10.2f}Mi"
+                f"{requests:>10.0f}{median([r.seconds for r in runs]) * 1000:>10.0f}"
             )
 
 
@@ -197,16 +286,9 @@ def request_costs(connection_string: str, item: Item, scratch: Path) -> None:
     from pyserver.backends.blockcache import BlockCache
     from pyserver.config import Settings
 
-    settings = Settings.from_json(
-        {
-            "datastores": [
-                {"name": "bench", "container": CONTAINER, "connectionString": connection_string}
-            ]
-        }
-    )
-    catalog = Catalog(settings)
+    catalog = Catalog(Settings.from_json(datastores(connection_string)))
     catalog.blob._cache = BlockCache(Path(tempfile.mkdtemp(prefix="blocks-", dir=scratch)))
-    reader: Any = catalog.open(f"azureml://datastores/bench/paths/{item.blob}")
+    reader: Any = catalog.open(uri_of(item.blob))
     block = catalog.blob.block_size
     rng = random.Random(0)
 
@@ -287,58 +369,84 @@ def main(argv: list[str] | None = None) -> None:
 def run(connection_string: str, work: list[Item], scratch: Path, folder: Path) -> bool:
     print(
         f"remote: first preview of a blob in Azurite (in process, fresh catalog and empty block "
-        f"cache each run, median of {PREVIEW_RUNS}) vs download_blob(max_concurrency=8)"
-        f".readinto(file) of the whole blob (median of {DOWNLOAD_RUNS}). Inputs: {folder}"
+        f"cache each run, median of {PREVIEW_RUNS}) vs the faster full download (median of "
+        f"{DOWNLOAD_RUNS}) of download_blob(max_concurrency=8).readinto(file) and our own "
+        f"(service.download_to); then through the server. Inputs: {folder}"
     )
+    measure(connection_string, work, scratch)
+    print(
+        f"{'file':<20}{'size':>9}{'fetched':>11}{'% file':>8}{'reqs':>6}{'read':>10}"
+        f"{'preview':>10}{'SDK':>9}{'x':>5}{'ours':>9}{'x':>5}"
+    )
+    ok = all([report(item) for item in work])
+    results = [result_json(item) for item in work]
+    (data_dir() / "remote-results.json").write_text(json.dumps(results, indent=2))
+    return ok
+
+
+def measure(connection_string: str, work: list[Item], scratch: Path) -> None:
     for item in work:  # warm-up: imports (h5py, azure) and Azurite's own caches
         preview_once(connection_string, item, scratch)
     for _ in range(PREVIEW_RUNS):
         for item in work:
-            elapsed, fetched, requests, read = preview_once(connection_string, item, scratch)
-            item.preview_s.append(elapsed)
-            item.fetched.append(fetched)
-            item.requests.append(requests)
-            item.read.append(read)
+            measured = preview_once(connection_string, item, scratch)
+            item.preview_s.append(measured.seconds)
+            item.fetched.append(measured.fetched)
+            item.requests.append(measured.requests)
+            item.read.append(measured.read)
+            item.markdown = measured.markdown
     for _ in range(DOWNLOAD_RUNS):
         for item in work:
             item.download_s.append(download_once(connection_string, item, scratch))
+            item.ours_s.append(download_ours_once(connection_string, item, scratch))
+    for _ in range(SERVER_RUNS):
+        server_previews_once(connection_string, work, scratch)
+
+
+def report(item: Item) -> bool:
+    """Print the item's figures and goals; whether they are met."""
+    fetched = max(item.fetched)
+    preview_s, reference_s = median(item.preview_s), item.reference_s
+    ratio = reference_s / preview_s
+    sdk_s, ours_s = median(item.download_s), median(item.ours_s)
     print(
-        f"{'file':<20}{'size':>9}{'fetched':>11}{'% file':>8}{'reqs':>6}{'read':>10}"
-        f"{'preview':>10}{'download':>10}{'ratio':>8}"
+        f"{item.label:<20}{item.size / MiB:>7.0f}Mi{fetched / MiB:>9.2f}Mi"
+        f"{100 * fetched / item.size:>7.2f}%{median(item.requests):>6.0f}"
+        f"{median(item.read) / MiB:>8.2f}Mi{preview_s * 1000:>8.0f}ms"
+        f"{sdk_s:>8.2f}s{sdk_s / preview_s:>4.0f}x{ours_s:>8.2f}s{ours_s / preview_s:>4.0f}x"
     )
-    results = []
-    ok = True
-    for item in work:
-        fetched = max(item.fetched)
-        preview_s, download_s = median(item.preview_s), median(item.download_s)
-        ratio = download_s / preview_s
-        print(
-            f"{item.label:<20}{item.size / MiB:>7.0f}Mi{fetched / MiB:>9.2f}Mi"
-            f"{100 * fetched / item.size:>7.2f}%{median(item.requests):>6.0f}"
-            f"{median(item.read) / MiB:>8.2f}Mi{preview_s * 1000:>8.0f}ms{download_s:>9.2f}s"
-            f"{ratio:>7.0f}x"
-        )
-        bytes_ok = fetched <= item.goal_bytes
-        speed_ok = ratio >= GOAL_SPEEDUP
-        ok = ok and bytes_ok and speed_ok
-        print(
-            f"  goal: fetched <= {item.goal_bytes / MiB:.0f} MiB: {'met' if bytes_ok else 'MISSED'}"
-            f"; >= {GOAL_SPEEDUP:.0f}x faster than the download: {'met' if speed_ok else 'MISSED'}"
-        )
-        results.append(
-            {
-                "file": item.label,
-                "bytes": item.size,
-                "fetchedBytes": item.fetched,
-                "requests": item.requests,
-                "bytesRead": item.read,
-                "previewSeconds": item.preview_s,
-                "downloadSeconds": item.download_s,
-                "ratio": ratio,
-            }
-        )
-    (data_dir() / "remote-results.json").write_text(json.dumps(results, indent=2))
-    return ok
+    server_s = median(item.server_s)
+    print(
+        f"  through the server (artifacts/preview, median of {SERVER_RUNS}): "
+        f"{server_s * 1000:.0f} ms ({reference_s / server_s:.0f}x), reader fetched "
+        f"{max(item.server_fetched) / MiB:.2f} MiB, markdown "
+        f"{'the same as in process' if item.server_same else 'DIFFERENT from in process'}"
+    )
+    bytes_ok = fetched <= item.goal_bytes
+    speed_ok = ratio >= GOAL_SPEEDUP
+    print(
+        f"  goal: fetched <= {item.goal_bytes / MiB:.0f} MiB: {'met' if bytes_ok else 'MISSED'}"
+        f"; >= {GOAL_SPEEDUP:.0f}x faster than the faster download ({ratio:.0f}x): "
+        f"{'met' if speed_ok else 'MISSED'}"
+    )
+    return bytes_ok and speed_ok and item.server_same
+
+
+def result_json(item: Item) -> dict[str, Any]:
+    return {
+        "file": item.label,
+        "bytes": item.size,
+        "fetchedBytes": item.fetched,
+        "requests": item.requests,
+        "bytesRead": item.read,
+        "previewSeconds": item.preview_s,
+        "downloadSeconds": item.download_s,
+        "ourDownloadSeconds": item.ours_s,
+        "serverPreviewSeconds": item.server_s,
+        "serverNetworkBytes": item.server_fetched,
+        "serverMarkdownSame": item.server_same,
+        "ratio": item.reference_s / median(item.preview_s),
+    }
 
 
 @contextlib.contextmanager

@@ -5,12 +5,14 @@ Listing is hierarchical and paged by Azure itself (prefix + "/" delimiter, Azure
 continuation token is our `nextPageToken`); reads are ranged, in fixed blocks kept in a
 `BlockCache`. azure.* is imported only when a datastore is first used.
 
-Listing and properties go through the azure-storage-blob SDK; the ranged reads themselves are
-plain HTTP GETs (`Range`, `If-Match`, `x-ms-version`) over a pool of kept-alive connections
-(`_Direct`), about 1 ms cheaper per request than the SDK's pipeline, which is most of a
-preview's cost: a SAS URL as given, a read SAS generated once per blob from an account key,
-or `Authorization: Bearer` with a token credential. Readers also `prefetch` several ranges at
-once, concurrently (previews name the ranges they are about to read)."""
+Listing and metadata go through the azure-storage-blob SDK; the ranged reads, and the HEAD
+requests that give `stat` and `open` a blob's size and ETag, are plain HTTP requests (`Range`,
+`If-Match`, `x-ms-version`) over a pool of kept-alive connections (`_Direct`), 1 to 3 ms
+cheaper per request than the SDK's pipeline, which is most of a preview's cost: a SAS URL as
+given, a read SAS generated once per container from an account key, or `Authorization:
+Bearer` with a token credential. Readers fetch a blob's head and tail with its first read,
+and `prefetch` several ranges at once, concurrently (previews name the ranges they are about
+to read)."""
 
 from __future__ import annotations
 
@@ -18,9 +20,8 @@ import logging
 import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -51,10 +52,10 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 # Measured with `python -m bench.remote --block-sizes` (cold previews from Azurite; fetched
-# bytes / requests): 500 MB HDF5 8 KiB 1.08 MiB/27, 16 KiB 1.23/24, 32 KiB 1.47/21, 64 KiB
-# 2.06/21, 128 KiB 3.12/20; 200 MB checkpoint 16 KiB 0.45/26, 32 KiB 0.81/24, 64 KiB 1.53/23.
-# Previews read scattered small ranges, so bigger blocks mostly fetch unused bytes, smaller
-# ones add round trips: 32 KiB meets both byte goals (2 MiB, 1 MiB) with the fewest requests.
+# bytes / ranged GETs): 500 MB HDF5 16 KiB 1.22 MiB/22, 32 KiB 1.43/19, 64 KiB 1.93/19,
+# 128 KiB 2.80/18; 200 MB checkpoint 16 KiB 0.18/4, 32 KiB 0.24/4, 64 KiB 0.34/4, 128 KiB
+# 0.46/4. Previews read scattered small ranges, so bigger blocks mostly fetch unused bytes,
+# smaller ones add round trips: 32 KiB meets both byte goals (2 MiB, 1 MiB) with room to spare.
 BLOCK_SIZE = 32 << 10
 # A read this large (downloads read 1 MiB at a time) goes straight to storage, uncached: a
 # download must not flush the blocks of recent previews out of the cache.
@@ -81,7 +82,6 @@ TAIL_BYTES = 64 << 10
 CLOSE_FLUSH_S = 10.0  # at most this long waiting for the block cache's disk writes at close
 SAS_LIFETIME_S = 3600  # of a read SAS generated from an account key
 RENEW_BEFORE_S = 600  # a generated SAS is renewed this long before it expires
-SAS_CACHE_BLOBS = 256
 # A blob's properties from `stat` serve an `open` of it this soon after (stat then open is
 # how every preview starts): one request fewer. Reads are If-Match that ETag anyway.
 PROPERTIES_REUSE_S = 2.0
@@ -135,6 +135,7 @@ class BlobDatastores:
         self.network = NetworkStats()
         self._lock = threading.Lock()
         self._pools: dict[str, Any] = {}  # proxy URL ("": none) -> urllib3 pool manager
+        self._proxies: dict[str, str | None] = {}  # scheme://host:port -> its proxy (None: direct)
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}  # stat's properties
         self.configure(stores)
 
@@ -164,8 +165,13 @@ class BlobDatastores:
             import urllib3
         except ImportError:  # azure-core brings it (through requests): not expected
             return None
-        proxy = _proxy_for(url)
+        origin = "/".join(url.split("/", 3)[:3])
+        with self._lock:  # reading the environment costs more than the rest of a small read
+            known, proxy = origin in self._proxies, self._proxies.get(origin)
+        if not known:
+            proxy = _proxy_for(url)
         with self._lock:
+            self._proxies[origin] = proxy
             pool = self._pools.get(proxy or "")
             if pool is None:
                 _quiet_urllib3()
@@ -399,7 +405,6 @@ class BlobRangeReader:
         self._direct_known = False
         self._after_fetch = -1  # the block after the last one fetched (readahead)
         self._ahead = 0
-        self._background: list[Future[None]] = []  # fetches of prefetches not waited for
 
     @property
     def size(self) -> int:
@@ -416,8 +421,6 @@ class BlobRangeReader:
         first, last = offset // block, (end - 1) // block
         blocks: dict[int, bytes] = {}
         missing = self._missing(range(first, last + 1), blocks)
-        if missing and self._settle():  # a background prefetch may have brought them
-            missing = self._missing(missing, blocks)
         if missing:
             runs = list(_runs(missing))
             runs[-1] = self._read_ahead(*runs[-1], small=end - offset <= block // 2)
@@ -428,13 +431,10 @@ class BlobRangeReader:
         skip = offset - first * block
         return joined[skip : skip + (end - offset)]
 
-    def prefetch(self, ranges: Iterable[tuple[int, int]], background: bool = False) -> None:
+    def prefetch(self, ranges: Iterable[tuple[int, int]]) -> None:
         """Fetch the blocks of these (offset, length) ranges that are not cached yet, several
         requests at once: a preview names what it is about to read, then reads it from the
-        cache. Only a hint: what fails here is fetched again (and reported) by the read.
-        With `background`, the requests are only started: a read or prefetch that misses a
-        block waits for them first (no block is fetched twice), and so does `close` (every
-        fetch is counted when the reader is done with)."""
+        cache. Only a hint: what fails here is fetched again (and reported) by the read."""
         block = self._block
         indices: set[int] = set()
         for offset, length in ranges:
@@ -444,31 +444,13 @@ class BlobRangeReader:
                 continue  # nothing, or a read that bypasses the cache anyway
             indices.update(range(offset // block, (end - 1) // block + 1))
         missing = self._missing(sorted(indices), {})
-        if missing and not background and self._settle():
-            missing = self._missing(missing, {})
-        if not missing:
-            return
-        if background:
-            fetchers = self._fetchers(list(_runs(missing)), {})
-            self._background += [_executor().submit(fetcher) for fetcher in fetchers]
-        else:
+        if missing:
             self._fetch_runs(list(_runs(missing)), strict=False)
 
     def close(self) -> None:
-        self._settle()
         # Blocks are written to disk behind the reads: on disk when the reader is done with,
         # for the other processes (preview workers) that share the cache.
         self._cache.flush(CLOSE_FLUSH_S)
-
-    def _settle(self) -> bool:
-        """Wait for the background prefetches (their failures are left to the reads); whether
-        there were any."""
-        pending, self._background = self._background, []
-        for future in pending:
-            error = future.exception()
-            if error is not None:
-                log.debug("prefetch of %s failed (%s): read later", self._uri, type(error).__name__)
-        return bool(pending)
 
     def read_uncached(self, offset: int, length: int) -> bytes:
         """One ranged request, bypassing the block cache (downloads: their bytes are written
@@ -492,7 +474,8 @@ class BlobRangeReader:
 
     def _with_head_and_tail(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """The runs of blocks a read fetches, with the uncached blocks of the blob's head and
-        tail when it reads its first block, of its tail when it reads its last (HEAD_BYTES)."""
+        tail (HEAD_BYTES, TAIL_BYTES) when it reads its first block, of its tail when it reads
+        its last."""
         blocks = -(-self._size // self._block)
         reads_head, reads_tail = runs[0][0] == 0, runs[-1][1] == blocks
         if not (reads_head or reads_tail):
@@ -530,21 +513,8 @@ class BlobRangeReader:
     def _fetch_runs(self, runs: list[tuple[int, int]], strict: bool) -> dict[int, bytes]:
         """Fetch each run of contiguous blocks with one request, the runs concurrently, and
         cache the blocks. `strict`: raise what the first failed run raised (else ignore)."""
-        got: dict[int, bytes] = {}
-        for error in self._backend.run_concurrently(self._fetchers(runs, got)):
-            if error is None:
-                continue
-            if strict:
-                raise error
-            log.debug("prefetch of %s failed (%s): read later", self._uri, type(error).__name__)
-        return got
-
-    def _fetchers(
-        self, runs: list[tuple[int, int]], got: dict[int, bytes]
-    ) -> list[Callable[[], None]]:
-        """One call per run of contiguous blocks: fetch it with one request, cache its blocks
-        and put them in `got`."""
         block = self._block
+        got: dict[int, bytes] = {}
 
         def fetch(start: int, stop: int) -> None:
             data = self._fetch(start * block, min(stop * block, self._size) - start * block)
@@ -553,7 +523,14 @@ class BlobRangeReader:
                 got[index] = piece
                 self._cache.put(self._key, index, piece)
 
-        return [partial(fetch, start, stop) for start, stop in runs]
+        calls = [partial(fetch, start, stop) for start, stop in runs]
+        for error in self._backend.run_concurrently(calls):
+            if error is None:
+                continue
+            if strict:
+                raise error
+            log.debug("prefetch of %s failed (%s): read later", self._uri, type(error).__name__)
+        return got
 
     def _fetch(self, offset: int, length: int) -> bytes:
         with self._store.errors(self._uri):
@@ -737,7 +714,7 @@ class _Store:
         self._tokens = tokens
         self._client: ContainerClient | None = None
         self._lock = threading.Lock()
-        self._sas: OrderedDict[tuple[str, str], tuple[float, str]] = OrderedDict()
+        self._sas: dict[str, tuple[float, str]] = {}  # container -> (expiry, read SAS)
 
     @property
     def account_url(self) -> str:
@@ -817,35 +794,32 @@ class _Store:
         if getattr(credential, "account_key", None) and getattr(credential, "account_name", None):
             name = (str(client.container_name), str(client.blob_name))
             account, key = str(credential.account_name), str(credential.account_key)
-            return _Direct(base, version, lambda: (self._read_sas(account, key, name), {}))
+            return _Direct(base, version, lambda: (self._read_sas(account, key, name[0]), {}))
         if callable(getattr(credential, "get_token", None)):
             return _Direct(base, version, lambda: ("", self._bearer(credential)))
         return None
 
-    def _read_sas(self, account: str, key: str, blob: tuple[str, str]) -> str:
-        """A read-only SAS for one blob, made from the account key (no request), reused until
-        RENEW_BEFORE_S before it expires. A secret: never logged."""
+    def _read_sas(self, account: str, key: str, container: str) -> str:
+        """A read-only SAS for the container, made from the account key (no request), reused
+        until RENEW_BEFORE_S before it expires: one for all its blobs (making one costs more
+        than reading a small file). A secret: never logged."""
         now = time.time()
         with self._lock:
-            held = self._sas.get(blob)
+            held = self._sas.get(container)
             if held is not None and held[0] - now > RENEW_BEFORE_S:
-                self._sas.move_to_end(blob)
                 return held[1]
-        from azure.storage.blob import BlobSasPermissions, generate_blob_sas
+        from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
         expiry = now + SAS_LIFETIME_S
-        sas = generate_blob_sas(
+        sas = generate_container_sas(
             account,
-            blob[0],
-            blob[1],
+            container,
             account_key=key,
-            permission=BlobSasPermissions(read=True),
+            permission=ContainerSasPermissions(read=True),
             expiry=datetime.fromtimestamp(expiry, timezone.utc),
         )
         with self._lock:
-            self._sas[blob] = (expiry, sas)
-            while len(self._sas) > SAS_CACHE_BLOBS:
-                self._sas.popitem(last=False)
+            self._sas[container] = (expiry, sas)
         return sas
 
     @staticmethod

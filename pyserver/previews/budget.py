@@ -96,6 +96,19 @@ class BudgetedReader:
         self._reader.close()
 
 
+def merge_ranges(ranges: Iterable[tuple[int, int]], max_gap: int) -> list[tuple[int, int]]:
+    """The (offset, length) ranges sorted, those that overlap or lie at most `max_gap` bytes
+    apart joined (the gap included): the separate reads that cover them all."""
+    merged: list[tuple[int, int]] = []
+    for offset, length in sorted(r for r in ranges if r[1] > 0):
+        start, size = merged[-1] if merged else (0, 0)
+        if merged and offset - (start + size) <= max_gap:
+            merged[-1] = (start, max(start + size, offset + length) - start)
+        else:
+            merged.append((offset, length))
+    return merged
+
+
 class ReaderFile(io.RawIOBase):
     """A seekable read-only file object over a RangeReader, for libraries that want one
     (zipfile, h5py)."""

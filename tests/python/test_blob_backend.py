@@ -179,17 +179,50 @@ def test_reader_coalesces_contiguous_missing_blocks(catalog: Catalog) -> None:
     block = catalog.blob.block_size
     expected = bytes(range(256)) * (12 * 1024 + 17)
     assert reader.size == len(expected)
-    assert reader.read_range(100, 10) == expected[100:110]
-    assert catalog.blob.network.requests == 1
-    # Blocks 0 (cached) .. 5: one request for blocks 1-5.
-    assert reader.read_range(1000, 5 * block) == expected[1000 : 1000 + 5 * block]
-    assert catalog.blob.network.requests == 2
-    assert catalog.blob.network.bytes == 6 * block
-    # Blocks 2-5 cached, 6 and 7 missing: one request for both.
-    assert reader.read_range(2 * block, 6 * block) == expected[2 * block : 8 * block]
+    base = 10 * block  # away from the head and the tail (fetched with their first read)
+    assert reader.read_range(base + 100, 10) == expected[base + 100 : base + 110]
+    assert (catalog.blob.network.requests, catalog.blob.network.bytes) == (1, block)
+    # Blocks 10 (cached) .. 15: one request for blocks 11-15.
+    assert (
+        reader.read_range(base + 1000, 5 * block) == expected[base + 1000 : base + 1000 + 5 * block]
+    )
+    assert (catalog.blob.network.requests, catalog.blob.network.bytes) == (2, 6 * block)
+    # Blocks 12-15 cached, 16 and 17 missing: one request for both.
+    assert (
+        reader.read_range(base + 2 * block, 6 * block)
+        == expected[base + 2 * block : base + 8 * block]
+    )
     assert (catalog.blob.network.requests, catalog.blob.network.bytes) == (3, 8 * block)
     assert reader.read_range(len(expected) - 5, 100) == expected[-5:]
     assert reader.read_range(len(expected), 10) == b""
+
+
+def test_a_first_read_of_the_start_fetches_head_and_tail_at_once(
+    azurite_store: RemoteStore, tmp_path: Path
+) -> None:
+    from pyserver.backends.blob import HEAD_BYTES, TAIL_BYTES
+
+    expected = bytes(range(256)) * (12 * 1024 + 17)
+    size = len(expected)
+    for first in ("head", "tail"):
+        catalog = catalog_for(azurite_store)
+        catalog.blob._cache = BlockCache(tmp_path / first)
+        reader = catalog.open(ROOT + "download/sub/big.bin")
+        block = catalog.blob.block_size
+        head = -(-HEAD_BYTES // block) * block
+        tail = size - (-(-size // block) - TAIL_BYTES // block) * block
+        network = catalog.blob.network
+        if first == "tail":  # a first read of the end fetches the tail alone
+            assert reader.read_range(size - 22, 22) == expected[-22:]
+            assert (network.requests, network.bytes) == (1, tail)
+            continue
+        assert reader.read_range(0, 4096) == expected[:4096]  # format detection
+        assert (network.requests, network.bytes) == (2, head + tail)  # concurrently
+        # What previews read next costs nothing: probes up to 64 KiB in, a zip's end records.
+        assert reader.read_range(65536, 8) == expected[65536:65544]
+        assert reader.read_range(size - 22, 22) == expected[-22:]
+        assert reader.read_range(size - tail, 100) == expected[size - tail : size - tail + 100]
+        assert network.requests == 2
 
 
 def test_a_changed_blob_never_serves_stale_blocks(
@@ -277,6 +310,31 @@ def test_missing_container_is_not_found(azurite_store: RemoteStore, block_cache:
     catalog = catalog_for(azurite_store, azurite_store.datastore("nocont", container="absent"))
     with pytest.raises(NotFound, match="container absent does not exist"):
         catalog.children("azureml://datastores/nocont/paths/")
+    with pytest.raises(NotFound, match="container absent does not exist"):
+        catalog.stat("azureml://datastores/nocont/paths/model.pt")
+
+
+def test_stat_and_open_take_one_head_request_with_the_sdks_etag(
+    catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pyserver.backends.blob import _Direct
+
+    heads: list[str] = []
+    plain_head = _Direct._head
+
+    def head(http: Any, url: str, headers: dict[str, str]) -> Any:
+        heads.append(url)
+        return plain_head(http, url, headers)
+
+    monkeypatch.setattr(_Direct, "_head", staticmethod(head))
+    uri = ROOT + "outputs/model.pt"
+    node = catalog.stat(uri)
+    reader = catalog.open(uri)  # with the properties stat just got: no second request
+    assert len(heads) == 1
+    metadata = catalog.metadata(uri)  # the SDK's properties
+    assert reader.size == node.size == metadata["size"]
+    # The same ETag text as the SDK's: blocks cached by either are found by the other.
+    assert reader.etag == metadata["etag"]
 
 
 def test_wrong_account_key_is_permission_denied_without_the_key(
@@ -379,15 +437,15 @@ def test_prefetch_fetches_the_missing_blocks_of_several_ranges_at_once(catalog: 
     block = catalog.blob.block_size
     expected = bytes(range(256)) * (12 * 1024 + 17)
     network = catalog.blob.network
-    before = network.requests
-    assert reader.read_range(0, 10) == expected[:10]
-    # Block 0 is cached; blocks 5, 9 and 10 are missing: one request for 5, one for 9-10.
-    reader.prefetch([(0, 10), (5 * block + 7, 20), (9 * block + 5, block)])
-    assert (network.requests - before, network.bytes) == (3, 4 * block)
-    assert reader.read_range(5 * block + 7, 20) == expected[5 * block + 7 : 5 * block + 27]
-    assert reader.read_range(9 * block, 2 * block) == expected[9 * block : 11 * block]
-    reader.prefetch([(5 * block, block), (len(expected) + 10, 10), (-5, 0)])  # nothing to do
-    assert (network.requests - before, network.bytes) == (3, 4 * block)
+    assert reader.read_range(20 * block, 10) == expected[20 * block : 20 * block + 10]
+    # Block 20 is cached; blocks 25, 29 and 30 are missing: one request for 25, one for 29-30.
+    ranges = [(20 * block, 10), (25 * block + 7, 20), (29 * block + 5, block)]
+    reader.prefetch(ranges)
+    assert (network.requests, network.bytes) == (3, 4 * block)
+    assert reader.read_range(25 * block + 7, 20) == expected[25 * block + 7 : 25 * block + 27]
+    assert reader.read_range(29 * block, 2 * block) == expected[29 * block : 31 * block]
+    reader.prefetch([(25 * block, block), (len(expected) + 10, 10), (-5, 0)])  # nothing to do
+    assert (network.requests, network.bytes) == (3, 4 * block)
 
 
 def test_budgeted_prefetch_asks_only_what_the_budget_allows() -> None:
@@ -568,6 +626,7 @@ def test_plain_ranged_get_goes_through_the_proxy_the_environment_names(
 def test_plain_ranged_get_with_a_token_credential_sends_a_bearer_token() -> None:
     from fakeblob import fake_blob
 
+    from pyserver.backends.aml_auth import TokenProvider
     from pyserver.backends.blob import BlobDatastores, _Store
 
     calls: list[str] = []
@@ -577,6 +636,7 @@ def test_plain_ranged_get_with_a_token_credential_sends_a_bearer_token() -> None
             calls.append(scopes[0])
             return type("Token", (), {"token": "TOKEN-1", "expires_on": time.time() + 3600})()
 
+    tokens = TokenProvider(Credential())
     data = bytes(range(256)) * 1000
     with fake_blob(data) as blob:
         # The SDK takes token credentials over https only: its client is stood in for here.
@@ -586,12 +646,12 @@ def test_plain_ranged_get_with_a_token_credential_sends_a_bearer_token() -> None
             {
                 "url": f"{blob.account_url}/c/a.bin",
                 "api_version": "2025-01-05",
-                "credential": Credential(),
+                "credential": tokens.sdk_credential(),
                 "container_name": "c",
                 "blob_name": "a.bin",
             },
         )()
-        store = _Store(DatastoreConfig("fake", "c", blob.account_url))
+        store = _Store(DatastoreConfig("fake", "c", blob.account_url), tokens)
         direct = store.direct(client)  # type: ignore[arg-type]
         assert direct is not None
         http = BlobDatastores().http(blob.account_url)
@@ -601,7 +661,8 @@ def test_plain_ranged_get_with_a_token_credential_sends_a_bearer_token() -> None
             assert path == "/acct/c/a.bin"
             assert headers["authorization"] == "Bearer TOKEN-1"
             assert headers["x-ms-version"] == "2025-01-05"
-    assert calls == ["https://storage.azure.com/.default"]  # once: reused until near expiry
+    # Once: the server's token cache serves it until near expiry.
+    assert calls == ["https://storage.azure.com/.default"]
 
 
 def test_account_key_datastores_read_with_a_generated_read_sas(
