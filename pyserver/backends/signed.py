@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..errors import ArtifactError, CorruptArtifact, NotFound, PermissionDenied, Unavailable
+from .https import ca_bundle
 
 FIRST_BYTES = 1 << 20
 CONNECT_TIMEOUT_S = 10
@@ -59,18 +60,11 @@ def pool_for(url: str) -> Any:
 
 
 def _make_pool(proxy: str) -> Any:
-    import os
-
     import urllib3
 
     pool_log = logging.getLogger("urllib3.connectionpool")
     pool_log.setLevel(max(pool_log.getEffectiveLevel(), logging.INFO))
-    ca_certs = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if not ca_certs:
-        import certifi
-
-        ca_certs = certifi.where()
-    options: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False, "ca_certs": ca_certs}
+    options: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False, "ca_certs": ca_bundle()}
     if proxy:
         from urllib.parse import unquote, urlsplit
 
