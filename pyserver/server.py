@@ -25,6 +25,7 @@ from .config import Settings
 from .errors import ArtifactError
 from .previews.budget import Budget
 from .transfers import Progress
+from .uris import LocalPath, parse_uri
 from .workers.pool import PreviewPool
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,16 @@ class ArtifactServer(LanguageServer):
         self.settings = Settings()
         # Previews run in worker processes (docs/security.md); spawned after `initialized`.
         # They get the server's Azure tokens with each request instead of signing in again.
-        self.previews = PreviewPool(tokens=self.catalog.tokens.snapshot)
+        self.previews = PreviewPool(tokens=self._tokens_for)
+
+    def _tokens_for(self, uri: str) -> dict[str, tuple[str, float]]:
+        """The Azure tokens a preview of `uri` may need: none for a local path (renewing
+        one near its expiry could run `az`, a second, before a local hover)."""
+        try:
+            local = isinstance(parse_uri(uri), LocalPath)
+        except ArtifactError:
+            local = True  # the worker reports the bad URI
+        return {} if local else self.catalog.tokens.snapshot()
 
     def opened_folders(self) -> list[Path]:
         folders = [to_fs_path(f.uri) for f in self.workspace.folders.values()]

@@ -152,9 +152,9 @@ class PreviewPool:
         self,
         settings: Settings | None = None,
         opened_folders: Sequence[Path] = (),
-        tokens: Callable[[], dict[str, tuple[str, float]]] | None = None,
+        tokens: Callable[[str], dict[str, tuple[str, float]]] | None = None,
     ) -> None:
-        self._tokens = tokens  # the server's Azure tokens, sent along with each preview
+        self._tokens = tokens  # the server's Azure tokens a URI needs, sent with its preview
         self._lock = threading.Condition()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
@@ -298,7 +298,7 @@ class PreviewPool:
                     "uri": uri,
                     "maxBytes": budget.max_bytes,
                     "timeoutMs": budget.timeout_ms,
-                    "tokens": self._tokens() if self._tokens is not None else {},
+                    "tokens": self._tokens(uri) if self._tokens is not None else {},
                 }
             )
             deadline = time.monotonic() + (budget.timeout_ms + GRACE_MS) / 1000
