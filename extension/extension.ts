@@ -17,7 +17,7 @@ import { createLog } from './common/log';
 import { onDidChangeSelectedInterpreter } from './common/python';
 import { ArtifactServer } from './common/server';
 import { onDidChangeSettings, readSettings } from './common/settings';
-import { PreviewPanelManager } from './preview/panel';
+import { PREVIEW_VIEW_TYPE, PreviewPanelManager } from './preview/panel';
 import { ExplorerProvider } from './tree/explorerProvider';
 import { RunFilters } from './tree/runFilters';
 
@@ -40,6 +40,9 @@ export function activate(context: vscode.ExtensionContext): void {
     explorer,
     view,
     previews,
+    vscode.window.registerWebviewPanelSerializer(PREVIEW_VIEW_TYPE, {
+      deserializeWebviewPanel: (panel, state: unknown) => previews.restore(panel, state),
+    }),
     server.onDidChangeRoots(() => {
       explorer.refresh();
     }),

@@ -33,6 +33,23 @@ export function isPanelMessage(value: unknown): value is PanelMessage {
   return type === 'refresh' || type === 'download';
 }
 
+/** What the document keeps as its webview state, so the panel comes back after a reload. */
+export interface SavedPanel {
+  readonly uri: string;
+  readonly title: string;
+}
+
+const MAX_SAVED_URI = 8192;
+
+/** The artifact a restored panel showed, when the saved state names one sensibly. */
+export function savedPanel(state: unknown): SavedPanel | undefined {
+  const { uri, title } = (state ?? {}) as { uri?: unknown; title?: unknown };
+  if (typeof uri !== 'string' || uri === '' || uri.length > MAX_SAVED_URI) {
+    return undefined;
+  }
+  return { uri, title: typeof title === 'string' && title !== '' ? title : displayName(uri) };
+}
+
 export function contentSecurityPolicy(nonce: string, cspSource: string): string {
   return [
     "default-src 'none'",
@@ -56,7 +73,7 @@ export function previewDocument(context: DocumentContext, state: PreviewState): 
 <title>${escapeHtml(title)}</title>
 <style nonce="${nonceAttr}">${STYLE}</style>
 </head>
-<body class="state-${state.state}">
+<body class="state-${state.state}" data-uri="${escapeAttribute(uri)}" data-title="${escapeAttribute(title)}">
 <header>
 <h1 class="title">${escapeHtml(title)}</h1>
 <div class="uri" title="${escapeAttribute(uri)}">${escapeHtml(uri)}</div>
@@ -160,10 +177,12 @@ const HTML_ESCAPES: Record<string, string> = {
   "'": '&#39;',
 };
 
-// Posts {type} messages for the two buttons; no inline event handlers (the CSP forbids them).
+// Posts {type} messages for the two buttons (no inline event handlers: the CSP forbids them),
+// and keeps the artifact as the webview's state, which VS Code restores the panel from.
 const SCRIPT = `
 (function () {
   const vscode = acquireVsCodeApi();
+  vscode.setState({ uri: document.body.dataset.uri, title: document.body.dataset.title });
   for (const id of ['refresh', 'download']) {
     const button = document.getElementById(id);
     if (button) {

@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { type ArtifactNode, errorMessage } from '../common/protocol';
 import type { ArtifactServer } from '../common/server';
 import type { ArtifactElement } from '../tree/elements';
-import { isPanelMessage, previewDocument, type PreviewState } from './html';
+import { isPanelMessage, previewDocument, type PreviewState, savedPanel } from './html';
 
 export const PREVIEW_VIEW_TYPE = 'amlArtifacts.preview';
 
@@ -45,6 +45,24 @@ export class PreviewPanelManager implements vscode.Disposable {
     await this.load();
   }
 
+  /** A panel VS Code kept across a window reload: shows its artifact again (read afresh). */
+  async restore(panel: vscode.WebviewPanel, state: unknown): Promise<void> {
+    const saved = savedPanel(state);
+    if (saved === undefined || this.panel !== undefined) {
+      panel.dispose();
+      return;
+    }
+    this.adopt(panel);
+    const node: ArtifactNode = {
+      uri: saved.uri,
+      name: saved.title,
+      kind: 'file',
+      hasChildren: false,
+      downloadable: true,
+    };
+    await this.show(node, { preserveFocus: true });
+  }
+
   dispose(): void {
     this.cancelRequest();
     this.panel?.dispose();
@@ -63,6 +81,10 @@ export class PreviewPanelManager implements vscode.Disposable {
         enableFindWidget: true,
       },
     );
+    return this.adopt(panel);
+  }
+
+  private adopt(panel: vscode.WebviewPanel): vscode.WebviewPanel {
     panel.iconPath = vscode.Uri.joinPath(this.extensionUri, 'resources', 'aml-artifacts.svg');
     panel.webview.onDidReceiveMessage((message: unknown) => {
       this.onMessage(message);

@@ -5,7 +5,8 @@
 //              with the file name shows the summary, a "Safe" verdict banner, the rendered
 //              preview and the bytes-read footer; a single click on untrusted/evil.pkl
 //              retargets the panel, which shows the UNSAFE banner naming posix.system; the
-//              panel's Download… button downloads the file; Refresh reads it again; the
+//              panel's Download… button downloads the file; Refresh reads it again; a window
+//              reload restores the panel on the same file; the
 //              command palette's Open Preview on a missing path shows the server's error
 //              with Retry. The webview document carries a nonce-based CSP.
 //   thumbnail  hover a PNG of the animals dataset: the tree tooltip holds an <img> with a
@@ -22,7 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   T, makeTemp, makeDemoWorkspace, withVSCode, openArtifactsView, row, expand, hoverTooltip,
-  sha256, waitFor,
+  sha256, waitFor, runCommand,
 } from './harness.mjs';
 
 const EXPERIMENT = 'train-classifier';
@@ -149,6 +150,14 @@ test('panel: Open Preview shows summary, verdict and preview; retargets; downloa
     assert.equal(sha256(target), sha256(source));
     await page.locator('.notifications-toasts .notification-toast').filter({ hasText: /Downloaded/ }).first().waitFor({ timeout: T.ui });
     await ctx.step('panel-download');
+
+    // A window reload brings the panel back on the same artifact, read afresh.
+    await runCommand(page, 'Developer: Reload Window');
+    await page.waitForEvent('load', { timeout: T.server });
+    await page.locator('.monaco-workbench').waitFor({ timeout: T.server });
+    frame = await panelReady(page, EVIL);
+    await frame.locator('section.verdict-unsafe').waitFor({ timeout: T.server });
+    await ctx.step('panel-restored');
 
     // The command palette asks for a URI; a missing file shows the server's error + Retry.
     const missing = path.join(s.demoDir, 'no-such-file.pkl');

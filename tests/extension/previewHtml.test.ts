@@ -7,6 +7,7 @@ import {
   type DocumentContext,
   isPanelMessage,
   previewDocument,
+  savedPanel,
   verdictBanner,
 } from '../../extension/preview/html';
 import { renderMarkdown, sanitizeHtml } from '../../extension/preview/markdown';
@@ -52,7 +53,9 @@ function tags(html: string): string[] {
 /** Checks that nothing in `html` could run script or load a resource from elsewhere. */
 function assertInert(html: string): void {
   for (const tag of tags(html)) {
-    assert.doesNotMatch(tag, /\son[a-z]+\s*=/i, `event handler attribute in ${tag}`);
+    // Attribute names outside quoted values (escaping keeps a value from closing its quotes).
+    const names = tag.replace(/"[^"]*"/g, '""');
+    assert.doesNotMatch(names, /\son[a-z]+\s*=/i, `event handler attribute in ${tag}`);
     assert.doesNotMatch(tag, /javascript:/i, `javascript: URL in ${tag}`);
     const src = /\ssrc="([^"]*)"/.exec(tag)?.[1];
     if (src !== undefined) {
@@ -186,7 +189,7 @@ describe('previewDocument: content', () => {
   });
   it('shows a loading state', () => {
     const html = previewDocument(CONTEXT, { state: 'loading' });
-    assert.match(html, /<body class="state-loading">/);
+    assert.match(html, /<body class="state-loading"/);
     assert.match(html, /role="status"[^>]*>.*Loading preview…/);
   });
 });
@@ -279,5 +282,31 @@ describe('isPanelMessage', () => {
     assert.ok(!isPanelMessage({ type: 'eval' }));
     assert.ok(!isPanelMessage(null));
     assert.ok(!isPanelMessage('refresh'));
+  });
+});
+
+describe('savedPanel (a panel restored after a window reload)', () => {
+  it('takes the saved artifact, naming it from its URI when the title is missing', () => {
+    assert.deepEqual(savedPanel({ uri: 'azureml://datastores/d/paths/a/model.pt', title: 'model.pt' }), {
+      uri: 'azureml://datastores/d/paths/a/model.pt',
+      title: 'model.pt',
+    });
+    assert.deepEqual(savedPanel({ uri: 'file:///w/data.h5' }), { uri: 'file:///w/data.h5', title: 'data.h5' });
+  });
+
+  it('restores nothing from a missing, empty, wrongly typed or oversized state', () => {
+    for (const state of [undefined, null, 'x', {}, { uri: '' }, { uri: 42 }, { uri: 'a'.repeat(9000) }]) {
+      assert.equal(savedPanel(state), undefined);
+    }
+  });
+
+  it('the document saves its artifact as webview state, escaped', () => {
+    const html = previewDocument(
+      { uri: 'file:///w/"x".pkl', title: '<b>x</b>', nonce: NONCE, cspSource: CSP_SOURCE },
+      { state: 'loading' },
+    );
+    assert.match(html, /data-uri="file:\/\/\/w\/&quot;x&quot;\.pkl"/);
+    assert.match(html, /data-title="&lt;b&gt;x&lt;\/b&gt;"/);
+    assert.match(html, /vscode\.setState\(\{ uri: document\.body\.dataset\.uri/);
   });
 });
