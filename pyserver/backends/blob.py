@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, urlsplit
 
 from ..config import DatastoreConfig
 from ..errors import (
@@ -43,7 +43,7 @@ from ..model import Node, Page
 from .aml_auth import TokenProvider
 from .base import FileEntry
 from .blockcache import BlockCache, blob_key
-from .https import ca_bundle
+from .https import pool_manager, proxy_for
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobClient, ContainerClient
@@ -135,7 +135,7 @@ class BlobDatastores:
         self.network = NetworkStats()
         self._lock = threading.Lock()
         self._pools: dict[str, Any] = {}  # proxy URL ("": none) -> urllib3 pool manager
-        self._proxies: dict[str, str | None] = {}  # scheme://host:port -> its proxy (None: direct)
+        self._proxies: dict[str, str] = {}  # scheme://host:port -> its proxy ("": direct)
         self._recent: dict[tuple[str, str], tuple[float, Any]] = {}  # stat's properties
         self.configure(stores)
 
@@ -167,30 +167,17 @@ class BlobDatastores:
             return None
         origin = "/".join(url.split("/", 3)[:3])
         with self._lock:  # reading the environment costs more than the rest of a small read
-            known, proxy = origin in self._proxies, self._proxies.get(origin)
-        if not known:
-            proxy = _proxy_for(url)
+            proxy = self._proxies.get(origin)
+        if proxy is None:
+            proxy = proxy_for(url)
         with self._lock:
             self._proxies[origin] = proxy
-            pool = self._pools.get(proxy or "")
+            pool = self._pools.get(proxy)
             if pool is None:
-                _quiet_urllib3()
-                options: dict[str, Any] = {
-                    "num_pools": 8,
-                    "maxsize": POOL_CONNECTIONS,
-                    "retries": False,
-                    "timeout": urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S),
-                    "ca_certs": ca_bundle(),
-                }
-                if proxy:
-                    parts = urlsplit(proxy)
-                    if parts.username:  # credentials in the proxy URL, as requests takes them
-                        login = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-                        options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=login)
-                    pool = urllib3.ProxyManager(proxy, **options)
-                else:
-                    pool = urllib3.PoolManager(**options)
-                self._pools[proxy or ""] = pool
+                timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT_S, read=READ_TIMEOUT_S)
+                pool = self._pools[proxy] = pool_manager(
+                    proxy, num_pools=8, maxsize=POOL_CONNECTIONS, retries=False, timeout=timeout
+                )
             return pool
 
     def run_concurrently(self, calls: Sequence[Callable[[], None]]) -> list[BaseException | None]:
@@ -683,27 +670,6 @@ def _executor() -> ThreadPoolExecutor:
         if _EXECUTOR is None:
             _EXECUTOR = ThreadPoolExecutor(PREFETCH_WORKERS, "blob-read")
         return _EXECUTOR
-
-
-def _proxy_for(url: str) -> str | None:
-    """The proxy the environment names for this URL (None: go direct), as requests decides."""
-    import urllib.request
-
-    parts = urlsplit(url)
-    proxies = urllib.request.getproxies()
-    proxy = proxies.get(parts.scheme) or proxies.get("all")
-    if not proxy:
-        return None
-    if any(urllib.request.proxy_bypass(host) for host in (parts.hostname or "", parts.netloc)):
-        return None
-    return proxy if "://" in proxy else f"http://{proxy}"
-
-
-def _quiet_urllib3() -> None:
-    """urllib3 logs every URL at DEBUG, signature included: never below INFO."""
-    for name in ("urllib3", "urllib3.connectionpool"):
-        logger = logging.getLogger(name)
-        logger.setLevel(max(logger.getEffectiveLevel(), logging.INFO))
 
 
 class _Store:

@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import logging
 import re
 import threading
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ..errors import ArtifactError, CorruptArtifact, NotFound, PermissionDenied, Unavailable
-from .https import ca_bundle
+from .https import pool_manager, proxy_for
 
 FIRST_BYTES = 1 << 20
 CONNECT_TIMEOUT_S = 10
@@ -47,33 +46,14 @@ def pool_for(url: str) -> Any:
     with _lock:
         proxy = _proxies.get(key)
     if proxy is None:
-        from requests.utils import get_environ_proxies
-
-        proxy = get_environ_proxies(url).get(parts.scheme) or ""
+        proxy = proxy_for(url)
         with _lock:
             _proxies[key] = proxy
     with _lock:
         pool = _pools.get(proxy)
         if pool is None:
-            pool = _pools[proxy] = _make_pool(proxy)
+            pool = _pools[proxy] = pool_manager(proxy, num_pools=16, maxsize=POOL_SIZE, block=False)
         return pool
-
-
-def _make_pool(proxy: str) -> Any:
-    import urllib3
-
-    pool_log = logging.getLogger("urllib3.connectionpool")
-    pool_log.setLevel(max(pool_log.getEffectiveLevel(), logging.INFO))
-    options: dict[str, Any] = {"maxsize": POOL_SIZE, "block": False, "ca_certs": ca_bundle()}
-    if proxy:
-        from urllib.parse import unquote, urlsplit
-
-        parts = urlsplit(proxy)
-        if parts.username is not None:  # http://user:password@proxy:port
-            credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            options["proxy_headers"] = urllib3.make_headers(proxy_basic_auth=credentials)
-        return urllib3.ProxyManager(proxy, **options)
-    return urllib3.PoolManager(num_pools=16, **options)
 
 
 class SignedUrlReader:
