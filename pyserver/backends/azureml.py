@@ -411,7 +411,7 @@ class AzureMLWorkspaces:
         if isinstance(location, ModelVersion):
             model = self._model(ws, location.name, location.version)
             top = location.path.rsplit("/", 1)[-1] if location.path else str(model.version)
-            for origin, container, prefix in ws.client.model_artifacts(model):
+            for origin, container, prefix in self._model_artifacts(ws, model):
                 root = f"{prefix}/{location.path}".strip("/") if location.path else prefix
                 name = prefix.rsplit("/", 1)[-1]
                 if (
@@ -528,11 +528,17 @@ class AzureMLWorkspaces:
         )
         return model
 
-    def _model_path(self, ws: _Workspace, model: ModelInfo, path: str) -> tuple[str, str, str]:
-        artifacts = ws.cache.get(
+    def _model_artifacts(self, ws: _Workspace, model: ModelInfo) -> list[tuple[str, str, str]]:
+        """(origin, container, prefix) of each place the version's files are (a registered
+        version never moves them: cached like the listings)."""
+        artifacts: list[tuple[str, str, str]] = ws.cache.get(
             ("modelArtifacts", model.name, model.version),
             lambda: ws.client.model_artifacts(model),
         )
+        return artifacts
+
+    def _model_path(self, ws: _Workspace, model: ModelInfo, path: str) -> tuple[str, str, str]:
+        artifacts = self._model_artifacts(ws, model)
         if not artifacts:
             raise NotFound(f"Model {model.name}:{model.version} holds no files.")
         origin, container, prefix = artifacts[0]
@@ -881,10 +887,7 @@ class AzureMLWorkspaces:
     def _model_files(
         self, ws: _Workspace, model: ModelInfo, path: str, token: str | None, size: int
     ) -> Page:
-        artifacts = ws.cache.get(
-            ("modelArtifacts", model.name, model.version),
-            lambda: ws.client.model_artifacts(model),
-        )
+        artifacts = self._model_artifacts(ws, model)
         if not artifacts:
             return Page([])
         origin, container, prefix = artifacts[0]
