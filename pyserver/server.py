@@ -288,8 +288,9 @@ class _ProgressReporter:
 
     def report(self, progress: Progress) -> None:
         now = time.monotonic()
-        finished_file = progress.files_done + progress.files_failed >= progress.files_total
-        if self._token is None or (now - self._last < PROGRESS_INTERVAL_S and not finished_file):
+        if self._token is None or (
+            now - self._last < PROGRESS_INTERVAL_S and not progress.finished
+        ):
             return
         self._last = now
         # "3/10 files · 1.2 MB of 4.0 MB · 35.2 MB/s · 4 s left" (transfers/progress.py)

@@ -54,6 +54,7 @@ from ..errors import (
 )
 from .names import short_name
 from .plan import Containment, Failure, Item
+from .probe import fd_md5
 from .progress import Tracker
 
 try:
@@ -205,7 +206,6 @@ class _Job:
         self.sidecar: Path | None = None
         self.chunked = False
         self.placed = False
-        self.finished = False
         self.failure: Failure | None = None
         self._keep_temp = False
 
@@ -414,7 +414,7 @@ class _Job:
         os.replace(self.temp, target)
         if self.chunked:
             self.sidecar.unlink(missing_ok=True)
-        self.placed = self.finished = True
+        self.placed = True
         self._tracker.file_done()
 
     def _verify(self) -> None:
@@ -431,7 +431,7 @@ class _Job:
         if self._md5 is not None:
             digest = self._md5.digest()
         else:
-            digest = _fd_md5(self._fd, self.size, self._cancel)
+            digest = fd_md5(self._fd, self.size, self._cancel)
         if digest != expected:
             self._keep_temp = False
             raise CorruptArtifact(
@@ -441,7 +441,7 @@ class _Job:
 
     def _fail(self, reason: str, keep_temp: bool = False) -> None:
         with self._lock:
-            if self.failure is not None or self.finished:
+            if self.failure is not None or self.placed:
                 return
             self.failure = Failure(self.item.entry.uri, str(self.item.target), reason)
             self._keep_temp = keep_temp
@@ -638,17 +638,3 @@ def _stale(name: str, base: str, keep: str) -> bool:
     rest = name[len(base) :]
     ours = rest.endswith((".part", ".part.json", ".part.json.tmp")) and len(rest) >= 21
     return ours and name.startswith(base) and not name.startswith(keep)
-
-
-def _fd_md5(fd: int, size: int, cancel: threading.Event) -> bytes:
-    digest = hashlib.md5(usedforsecurity=False)
-    position = 0
-    while position < size:
-        if cancel.is_set():
-            raise Cancelled("cancelled")
-        block = os.pread(fd, min(4 * MiB, size - position), position)
-        if not block:
-            break
-        digest.update(block)
-        position += len(block)
-    return digest.digest()

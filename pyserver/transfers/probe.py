@@ -23,7 +23,7 @@ from ..errors import ArtifactError, Cancelled, PermissionDenied
 
 PROBE_BYTES = 1
 MTIME_SLACK_S = 2.0  # FAT and exFAT keep modification times to 2 s
-HASH_BLOCK = 1 << 20
+HASH_BLOCK = 4 << 20
 
 
 def unlisted(entry: FileEntry) -> bool:
@@ -86,8 +86,23 @@ def same_as_remote(reader: RangeReader, target: Path) -> bool:
 
 
 def file_md5(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        return fd_md5(fd, os.fstat(fd).st_size)
+    finally:
+        os.close(fd)
+
+
+def fd_md5(fd: int, size: int, cancel: threading.Event | None = None) -> bytes:
+    """MD5 of the first `size` bytes of an open file; Cancelled when `cancel` is set."""
     digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as handle:
-        while block := handle.read(HASH_BLOCK):
-            digest.update(block)
+    position = os.lseek(fd, 0, os.SEEK_SET)  # read, not pread: also on Windows
+    while position < size:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        block = os.read(fd, min(HASH_BLOCK, size - position))
+        if not block:
+            break
+        digest.update(block)
+        position += len(block)
     return digest.digest()

@@ -24,6 +24,11 @@ class Progress:
     files_skipped: int = 0
 
     @property
+    def finished(self) -> bool:
+        """Every file is accounted for (done, skipped or failed)."""
+        return self.files_done + self.files_failed >= self.files_total
+
+    @property
     def percentage(self) -> int:
         if self.bytes_total > 0:
             return min(100, int(100 * self.bytes_done / self.bytes_total))
@@ -108,11 +113,6 @@ class Tracker:
                 self._samples.popleft()
             self._emit()
 
-    def unfetched(self, count: int) -> None:
-        """Bytes counted for a piece that then failed and will be fetched again."""
-        with self._lock:
-            self.bytes_done -= count
-
     def file_done(self, skipped: bool = False) -> None:
         with self._lock:
             self.files_done += 1
@@ -174,7 +174,7 @@ class ProgressPrinter:
 
     def update(self, progress: Progress) -> None:
         now = self._clock()
-        finished = progress.files_done + progress.files_failed >= progress.files_total
+        finished = progress.finished
         if now - self._last < self._interval and not finished:
             return
         if finished and progress == self._final:
