@@ -27,9 +27,6 @@ _LOCAL_SIZE = 30
 # The local extra field of torch archives pads data to 64 bytes; read this much past the
 # name in one go so that most entries take a single ranged read.
 _EXTRA_GUESS = 96
-# The end of an archive is prefetched this far back at once: the end records and, for up to
-# several hundred entries, the whole central directory arrive in one request.
-_TAIL_HINT = 64 * 1024
 # Bytes of an entry that start this close to its data's start are read with its local header.
 INLINE_START = 4096
 STORED, DEFLATED = 0, 8
@@ -73,7 +70,6 @@ def read_directory(reader: BudgetedReader, max_bytes: int) -> ZipDirectory:
     size = reader.size
     if size < _EOCD_SIZE:
         raise ZipFormatError("too short for a zip archive")
-    reader.prefetch([(max(0, size - _TAIL_HINT), _TAIL_HINT)])
     tail_start = max(0, size - _FIRST_TAIL)
     tail = reader.read_range(tail_start, size - tail_start)
     at = _find_eocd(tail)
