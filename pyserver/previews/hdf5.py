@@ -116,9 +116,13 @@ def _prefetch_tree(h5py: Any, reader: BudgetedReader, root: Any) -> None:
                     seen.add(info.u)
                     ranges.append((int(info.u), HEADER_HINT))
                     found.append((group, name))
+                if nodes > MAX_NODES:  # the walk stops here too: no more links to read
+                    break
             if not ranges:
                 return
             reader.prefetch(ranges)
+            if nodes > MAX_NODES:
+                return
             level = []
             for group, name in found:
                 item = h5py.h5o.open(group, name)
