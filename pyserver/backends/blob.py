@@ -140,6 +140,8 @@ class BlobDatastores:
         self.configure(stores)
 
     def configure(self, stores: tuple[DatastoreConfig, ...]) -> None:
+        if stores == tuple(store.config for store in self._stores.values()):
+            return  # unchanged (a workspace datastore is configured on each use): keep all
         with self._lock:
             self._recent.clear()
         old, tokens = self._stores, self.tokens
